@@ -97,7 +97,8 @@ class Dataset(Sequence):
     """A lazy, indexable sequence of Items with a little metadata.
 
     name:          the spec it came from, e.g. "reds:/data/REDS (val)".
-    kind:          "builtin" | "photos" | "pairs" | "cifar10" | "reds" | "gopro" | "video" | "corpus".
+    kind:          "builtin" | "photos" | "pairs" | "cifar10" | "reds" | "gopro" | "video" |
+                   "corpus".
     has_real_blur: True when items carry real blurred input (pairs, REDS, GoPro).
     is_sequence:   True when items come from consecutive frames (REDS, GoPro, video).
 
@@ -339,7 +340,8 @@ def read_reds(root: str | os.PathLike, split: str = "val") -> Dataset:
         raise DatasetError(f"no {split}_blur folder in {root}: {layout}")
     if not sharp.is_dir():
         raise DatasetError(f"no {split}_sharp folder next to {blur}: {layout}")
-    clip_dirs = sorted((d for d in blur.iterdir() if d.is_dir()), key=lambda d: _natural_key(d.name))
+    clip_dirs = sorted((d for d in blur.iterdir() if d.is_dir()),
+                       key=lambda d: _natural_key(d.name))
     if not clip_dirs:
         raise DatasetError(f"{blur} has no clip folders (NNN/): {layout}")
     clips = [(d.name, d, sharp / d.name) for d in clip_dirs]
@@ -369,7 +371,8 @@ def read_gopro(root: str | os.PathLike, split: str = "test") -> Dataset:
         raise DatasetError(f"no <sequence>/blur folders in {folder}: {layout}")
     missing = [d.name for d in sequences if not (d / "sharp").is_dir()]
     if missing:
-        raise DatasetError(f"gopro sequence {folder / missing[0]} has blur/ but no sharp/: {layout}")
+        raise DatasetError(f"gopro sequence {folder / missing[0]} has blur/ but no sharp/: "
+                           f"{layout}")
     clips = [(d.name, d / "blur", d / "sharp") for d in sequences]
     return _sequence_dataset(f"gopro:{root} ({split})", "gopro", clips)
 
