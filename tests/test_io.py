@@ -293,3 +293,22 @@ def test_two_frame_video_reads_two_frames(tmp_path):
     path = io.write_video(tmp_path / "two.mp4", _moving_frames(n=2), fps=5)
     frames, fps = io.read_video(path)
     assert len(frames) == 2 and fps == pytest.approx(5.0)
+
+
+def test_display_rotation_of_phone_videos_is_applied(tmp_path):
+    import av
+
+    frame = np.zeros((16, 32, 3), np.uint8)
+    frame[:8, :8] = 255  # top-left marker
+    path = tmp_path / "portrait.mp4"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(io._pick_encoder(), rate=10)
+        stream.width, stream.height, stream.pix_fmt = 32, 16, "yuv420p"
+        stream.set_display_rotation(90)  # "rotate 90 degrees counter-clockwise to display"
+        for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+            container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    got = io.read_video(path)[0][0]
+    assert got.shape == (32, 16, 3)
+    assert got[28, 4].mean() > 200 and got[4, 4].mean() < 50  # marker now bottom-left
