@@ -1,0 +1,102 @@
+"""Tiny smoke runs of the trainer on a corpus written in tmp_path (no builtin images)."""
+
+import csv
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from skimage import data
+
+from deblur.errors import DeblurError
+from deblur.train import augment, corpus_sources, main, parse_args
+from deblur.weights import load_model
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _tiny_corpus(root: Path) -> Path:
+    """Three real grey photographs (not builtin ones), tinted to RGB, plus a manifest."""
+    (root / "photos").mkdir(parents=True)
+    rows = []
+    for name, tint in (("camera", (1.0, 0.9, 0.8)), ("brick", (0.8, 1.0, 0.9)), ("gravel", (0.9, 0.8, 1.0))):
+        grey = getattr(data, name)()[:160, :160].astype(np.float32)
+        rgb = np.clip(np.stack([grey * t for t in tint], -1), 0, 255).astype(np.uint8)
+        Image.fromarray(rgb).save(root / "photos" / f"{name}.png")
+        rows.append({"file": f"photos/{name}.png", "kind": "photo", "split": "train"})
+    with open(root / "manifest.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, ["file", "kind", "split"])
+        w.writeheader()
+        w.writerows(rows)
+    return root
+
+
+def _args(tmp_path, corpus, *extra):
+    return ["--model", "atrous_net", "--task", "gaussian", "--data", str(corpus), "--run-dir", str(tmp_path / "runs"),
+            "--out", str(tmp_path / "weights"), "--epochs", "2", "--steps-per-epoch", "3", "--batch", "4",
+            "--cache-samples", "16", "--val-samples", "8", *extra]
+
+
+def test_train_resume_and_ship(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the sample cache goes to ./cache
+    corpus = _tiny_corpus(tmp_path / "corpus")
+    assert main(_args(tmp_path, corpus, "--epochs", "1")) == 0
+    log = tmp_path / "runs" / "atrous_net-gaussian" / "log.csv"
+    assert len(log.read_text().strip().splitlines()) == 2
+    # resume continues from the checkpoint: one more epoch, steps keep counting
+    assert main(_args(tmp_path, corpus, "--resume", "--ship")) == 0
+    rows = list(csv.DictReader(open(log)))
+    assert [r["epoch"] for r in rows] == ["1", "2"] and [r["step"] for r in rows] == ["3", "6"]
+    assert all(np.isfinite(float(r["val_psnr"])) for r in rows)
+    model, meta = load_model("atrous_net-gaussian", weights_dir=tmp_path / "weights")
+    assert meta["task"] == "gaussian" and meta["samples_seen"] == 24
+    card = (tmp_path / "weights" / "atrous_net-gaussian.md").read_text()
+    assert "Command:" in card and "Final validation" in card
+
+
+def test_corpus_refuses_builtin_images_and_missing_corpus(tmp_path):
+    with pytest.raises(DeblurError, match="deblur.data build"):
+        corpus_sources(tmp_path / "nope")
+    corpus = _tiny_corpus(tmp_path / "c")
+    with open(corpus / "manifest.csv", "a") as f:
+        f.write("photos/astronaut.png,photo,train\n")
+    with pytest.raises(DeblurError, match="builtin"):
+        corpus_sources(corpus)
+
+
+def test_augment_keeps_input_and_target_aligned():
+    rng = np.random.default_rng(0)
+    img = (np.random.default_rng(1).random((12, 12, 3)) * 255).astype(np.uint8)
+    for _ in range(10):
+        x, y = augment(np.stack([img] * 3), img, rng, "gaussian")
+        np.testing.assert_allclose(x[1], y, atol=1e-6)  # no neighbour shift for the gaussian task
+        x, y = augment(np.stack([img] * 3), img, rng, "motion")
+        np.testing.assert_allclose(x[1], y, atol=1e-6)  # the middle frame is never shifted
+
+
+def test_defaults_follow_the_paper():
+    cfg = parse_args(["--task", "motion"])
+    assert cfg.crop_size == 256 and cfg.batch_size == 4 and cfg.lr == 1e-4
+    assert parse_args([]).crop_size == 32 and parse_args([]).batch_size == 32
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_torchrun_two_cpu_processes(tmp_path):
+    corpus = _tiny_corpus(tmp_path / "corpus")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={_free_port()}",
+           "--master_addr=127.0.0.1",
+           "-m", "deblur.train", *_args(tmp_path, corpus, "--epochs", "1", "--ship")]
+    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    model, meta = load_model("atrous_net-gaussian", weights_dir=tmp_path / "weights")
+    assert meta["samples_seen"] == 3 * 4 * 2  # steps x batch x processes
