@@ -321,3 +321,33 @@ def model_config(model: nn.Module) -> dict[str, Any]:
 
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+def macs_per_pixel(model: nn.Module, probe: int = 64) -> float:
+    """Multiply-accumulates per input pixel (convolutions are linear in area: count on a probe)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    side = max(probe, model.multiple) // model.multiple * model.multiple
+    x = torch.zeros(1, 3 * model.frames, side, side)
+    was_training = model.training
+    model.eval()
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(x)
+    model.train(was_training)
+    return counter.get_total_flops() / 2.0 / (side * side)
+
+
+def preset_table() -> str:
+    """Markdown table of every preset: parameters and GMAC per megapixel (for README)."""
+    lines = ["| network | task | preset | parameters | GMAC / megapixel |", "|---|---|---|---:|---:|"]
+    for arch, tasks in ARCH_TASKS.items():
+        for task in tasks:
+            for preset in PRESETS[arch]:
+                m = build_model(arch, preset, task)
+                lines.append(f"| {arch} | {task} | {preset} | {count_parameters(m) / 1e6:.2f} M "
+                             f"| {macs_per_pixel(m) * 1e6 / 1e9:,.0f} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(preset_table())

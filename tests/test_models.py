@@ -85,3 +85,11 @@ def test_invalid_choices_are_refused_with_the_valid_names():
         build_model("carlo_net", "lite", "motion")
     with pytest.raises(ValueError, match="lite"):
         build_model("atrous_net", "huge", "gaussian")
+
+
+def test_mac_count_matches_hand_count_for_carlo_net():
+    from deblur.models import macs_per_pixel
+
+    # conv 3->32, five conv 32->32, five deconv 32->32, deconv 32->3; all 3x3 at full resolution
+    expected = 9 * (3 * 32 + 5 * 32 * 32 + 5 * 32 * 32 + 32 * 3)
+    assert macs_per_pixel(build_model("carlo_net", "lite", "gaussian")) == pytest.approx(expected, rel=1e-6)
