@@ -1,0 +1,218 @@
+"""Command line: deblur an image, a folder of images or a video.
+
+    python -m deblur INPUT -o OUTPUT --model NAME [--tile N] [--overlap N] [--bf16]
+                     [--threads N] [--sigma S] [--quiet]
+    python -m deblur --list-models [--task gaussian|motion]
+
+NAME is a shipped network (e.g. atrous_net-gaussian), a classical baseline (e.g. wiener) or a
+path to a .safetensors weight file. INPUT decides the mode:
+
+- an image file -> OUTPUT is an image file (or an existing folder: same file name inside it);
+- a folder      -> OUTPUT is a folder; every image keeps its file name (a suffix Pillow cannot
+                   write, e.g. .gif, becomes .png). OUTPUT may not be INPUT: input files are
+                   never overwritten. An unreadable image is reported and skipped;
+- a video file  -> OUTPUT is a video file (H.264 via deblur.io.write_video), same frame rate;
+                   motion networks see the frames t-1, t, t+1.
+
+Every user error prints one line "error: ..." on stderr and exits with status 2. All tensor
+work happens in deblur.inference; this module only moves files and shows progress.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from deblur import io
+from deblur.blur import gaussian_kernel
+from deblur.errors import DeblurError, ImageError
+from deblur.inference import Deblurrer, available_restorers, deblur_video, load_restorer
+
+EXIT_OK, EXIT_ERROR = 0, 2
+
+
+@dataclass(frozen=True)
+class Options:
+    """What one run does, filled from the command line."""
+
+    input: Path
+    output: Path
+    model: str
+    tile: int | None = 512
+    overlap: int | None = None
+    bf16: bool = False
+    threads: int | None = None
+    sigma: float | None = None
+    quiet: bool = False
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m deblur",
+        description="Deblur an image, a folder of images or a video with a trained network "
+        "or a classical baseline.",
+    )
+    p.add_argument("input", nargs="?", type=Path, help="image file, folder of images or video file")
+    p.add_argument("-o", "--output", type=Path, help="output image, folder or video")
+    p.add_argument("-m", "--model", help="shipped model name, baseline name or .safetensors path "
+                   "(see --list-models)")
+    p.add_argument("--tile", type=int, default=512,
+                   help="tile side in pixels, bounds memory (default 512; 0 = whole image at once)")
+    p.add_argument("--overlap", type=int, default=None,
+                   help="tile overlap in pixels (default: from the model's receptive field)")
+    p.add_argument("--bf16", action="store_true",
+                   help="bfloat16 autocast (faster only on CPUs/GPUs with bf16 units)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--sigma", type=float, default=None,
+                   help="Gaussian blur sigma in pixels: the kernel for baselines that need one "
+                   "(wiener, richardson_lucy)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--list-models", action="store_true", help="list valid model names and exit")
+    p.add_argument("--task", choices=("gaussian", "motion"), default=None,
+                   help="with --list-models: only networks for this task")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit status (0 ok, 2 user error)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.list_models:
+            for name in available_restorers(args.task):
+                print(name)
+            return EXIT_OK
+        if args.input is None or args.output is None or args.model is None:
+            parser.error("INPUT, -o OUTPUT and --model are required (or use --list-models)")
+        opts = Options(
+            input=args.input, output=args.output, model=args.model,
+            tile=args.tile if args.tile and args.tile > 0 else None, overlap=args.overlap,
+            bf16=args.bf16, threads=args.threads, sigma=args.sigma, quiet=args.quiet,
+        )
+        return run(opts)
+    except DeblurError as exc:
+        _error(str(exc))
+        return EXIT_ERROR
+    except OSError as exc:  # permissions, full disk: the user's to fix, not a bug
+        _error(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc))
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        _error("interrupted")
+        return 130
+
+
+def run(opts: Options) -> int:
+    """Deblur opts.input into opts.output; raises DeblurError for bad input."""
+    src, dst = opts.input, opts.output
+    if not src.exists():
+        raise ImageError(f"input not found: {src}")
+    if opts.sigma is not None and opts.sigma < 0:
+        raise DeblurError(f"--sigma must be >= 0, got {opts.sigma}")
+    restorer = load_restorer(
+        opts.model, tile=opts.tile, overlap=opts.overlap, bf16=opts.bf16, threads=opts.threads
+    )
+    kernel = gaussian_kernel(opts.sigma) if opts.sigma is not None else None
+    if getattr(restorer, "needs_kernel", False) and kernel is None:
+        raise DeblurError(f"model {opts.model!r} needs the blur kernel: pass --sigma S "
+                          "(Gaussian blur of S pixels)")
+    if src.is_dir():
+        return _folder(restorer, kernel, src, dst, opts.quiet)
+    if io.is_video_path(src):
+        _video(restorer, src, dst, opts.quiet)
+    else:
+        _image(restorer, kernel, src, dst, opts.quiet)
+    return EXIT_OK
+
+
+# ------------------------------------------------------------------------------- modes
+
+
+def _image(restorer: Callable, kernel: np.ndarray | None, src: Path, dst: Path,
+           quiet: bool) -> None:
+    if dst.is_dir():
+        dst = dst / src.name
+    _check_writable_image(dst)
+    if _same_file(src, dst):
+        raise DeblurError(f"output {dst} is the input file: refusing to overwrite it")
+    image = io.read_image(src)
+    if isinstance(restorer, Deblurrer):  # networks report tiles; baselines run in one go
+        with tqdm(desc=src.name, unit="tile", disable=quiet) as bar:
+            out = _restore(restorer, image, kernel, bar)
+    else:
+        out = _restore(restorer, image, kernel, None)
+    io.write_image(dst, out)
+
+
+def _folder(restorer: Callable, kernel: np.ndarray | None, src: Path, dst: Path,
+            quiet: bool) -> int:
+    if dst.exists() and not dst.is_dir():
+        raise DeblurError(f"input is a folder, so the output must be a folder, not the file {dst}")
+    if dst.exists() and dst.resolve() == src.resolve():
+        raise DeblurError(f"output folder {dst} is the input folder: refusing to overwrite the "
+                          "input images; choose another -o")
+    files = sorted(p for p in src.iterdir() if p.is_file() and io.is_image_path(p))
+    if not files:
+        raise ImageError(f"no images ({', '.join(sorted(io.IMAGE_SUFFIXES))}) in folder {src}")
+    dst.mkdir(parents=True, exist_ok=True)
+    failed = 0
+    for path in tqdm(files, desc=src.name or str(src), unit="image", disable=quiet):
+        name = path.name if path.suffix.lower() in io.WRITE_FORMATS else path.stem + ".png"
+        try:
+            io.write_image(dst / name, _restore(restorer, io.read_image(path), kernel, None))
+        except ImageError as exc:  # one bad file should not lose the rest of the folder
+            tqdm.write(f"error: {exc}", file=sys.stderr)
+            failed += 1
+    if failed:
+        raise ImageError(f"{failed} of {len(files)} images failed (see above); "
+                         f"the others are in {dst}")
+    return EXIT_OK
+
+
+def _video(restorer: Callable, src: Path, dst: Path, quiet: bool) -> None:
+    if dst.is_dir():
+        dst = dst / src.name
+    if not io.is_video_path(dst):
+        raise DeblurError(f"input is a video, so the output must be a video file "
+                          f"({', '.join(sorted(io.VIDEO_SUFFIXES))}), not {dst}")
+    if _same_file(src, dst):
+        raise DeblurError(f"output {dst} is the input file: refusing to overwrite it")
+    fps = io.video_fps(src)
+    # deblur_video reads the first frames now, so a short or broken video fails before the
+    # progress bar or the output file appear.
+    frames = deblur_video(restorer, io.iter_video(src))
+    io.write_video(dst, tqdm(frames, desc=src.name, unit="frame", disable=quiet), fps)
+
+
+# ------------------------------------------------------------------------------ helpers
+
+
+def _restore(restorer: Callable, image: np.ndarray, kernel: np.ndarray | None,
+             bar: tqdm | None) -> np.ndarray:
+    if isinstance(restorer, Deblurrer) and bar is not None:
+        def progress(done: int, total: int | None) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        return restorer(image, kernel, progress=progress)
+    return restorer(image, kernel)
+
+
+def _error(message: str) -> None:
+    print("error: " + " ".join(message.split()), file=sys.stderr)  # always exactly one line
+
+
+def _check_writable_image(path: Path) -> None:
+    """Fail before the (slow) restoration rather than after it."""
+    if path.suffix.lower() not in io.WRITE_FORMATS:
+        raise ImageError(f"cannot write image {path}: unsupported suffix {path.suffix!r} "
+                         f"(use one of {', '.join(sorted(io.WRITE_FORMATS))})")
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    return b.exists() and a.resolve() == b.resolve()

@@ -1,0 +1,231 @@
+"""Tests for deblur/inference.py: frames, padding, tiling, video windowing, restorer lookup."""
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from deblur.errors import DeblurError, ImageError, UnknownModelError
+from deblur.inference import Deblurrer
+from deblur.models import ARCH_TASKS, ARCHITECTURES, build_model
+
+
+class TinyNet(nn.Module):
+    """Two 3x3 convs, residual on the middle frame: receptive-field radius 2."""
+
+    multiple = 1
+    halo = 2
+
+    def __init__(self, frames: int = 1) -> None:
+        super().__init__()
+        self.frames = frames
+        self.body = nn.Sequential(
+            nn.Conv2d(3 * frames, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 3, 3, padding=1)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mid = x[:, 3 * (self.frames // 2) : 3 * (self.frames // 2) + 3]
+        return mid + 0.2 * self.body(x)
+
+
+class TinyPoolNet(TinyNet):
+    """Down- and up-sampling, so H, W must be even and tiles must stay on the 2-pixel grid."""
+
+    multiple = 2
+    halo = 8
+
+    def __init__(self, frames: int = 1) -> None:
+        super().__init__(frames)
+        self.body = nn.Sequential(
+            nn.Conv2d(3 * frames, 8, 3, padding=1),
+            nn.ReLU(),
+            nn.AvgPool2d(2),
+            nn.Conv2d(8, 8, 3, padding=1),
+            nn.ReLU(),
+            nn.Upsample(scale_factor=2, mode="nearest"),
+            nn.Conv2d(8, 3, 3, padding=1),
+        )
+
+
+class MeanOfFrames(nn.Module):
+    """Returns the per-pixel mean of its input frames (no parameters): shows what a window saw."""
+
+    frames, multiple, halo = 3, 1, 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.reshape(x.shape[0], 3, 3, *x.shape[2:]).mean(dim=1)
+
+
+class MultipleProbe(nn.Module):
+    """Refuses inputs not divisible by its multiple, like a real encoder-decoder would."""
+
+    frames, multiple, halo = 1, 8, 0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[tuple[int, int]] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        assert x.shape[-2] % 8 == 0 and x.shape[-1] % 8 == 0, x.shape
+        self.seen.append(tuple(x.shape[-2:]))
+        return x
+
+
+def _image(h: int, w: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    # Smooth-ish content plus noise, so the network output is not trivially constant.
+    yy, xx = np.mgrid[0:h, 0:w]
+    base = 127 + 60 * np.sin(xx[..., None] / 7.0 + np.arange(3)) * np.cos(yy[..., None] / 11.0)
+    return np.clip(base + rng.normal(0, 20, (h, w, 3)), 0, 255).astype(np.uint8)
+
+
+def _seeded(cls, *args):
+    torch.manual_seed(0)
+    return cls(*args)
+
+
+@pytest.mark.parametrize("shape", [(37, 53), (1, 1), (5, 130), (64, 64)])
+def test_odd_sizes_keep_shape(shape):
+    img = _image(*shape)
+    for net in (_seeded(TinyPoolNet), MultipleProbe()):
+        out = Deblurrer(net, tile=64, overlap=8)(img)
+        assert out.shape == img.shape and out.dtype == np.uint8
+
+
+def test_padding_is_outside_the_model_and_identity_survives():
+    probe = MultipleProbe()
+    img = _image(37, 53)
+    out = Deblurrer(probe, tile=None)(img)
+    assert probe.seen == [(40, 56)]
+    np.testing.assert_array_equal(out, img)  # identity network: padding is cropped exactly
+
+
+@pytest.mark.parametrize("net_cls", [TinyNet, TinyPoolNet])
+@pytest.mark.parametrize("frames", [1, 3])
+def test_tiled_matches_untiled_tiny(net_cls, frames):
+    img = _image(96, 128)
+    whole = Deblurrer(_seeded(net_cls, frames), tile=None)(img)
+    tiled = Deblurrer(_seeded(net_cls, frames), tile=48, overlap=16)(img)
+    assert np.abs(whole.astype(int) - tiled.astype(int)).max() <= 1
+
+
+def test_tiles_cover_and_report_progress():
+    calls = []
+    net = Deblurrer(_seeded(TinyNet), tile=40, overlap=8)
+    net(_image(96, 128), progress=lambda done, total: calls.append((done, total)))
+    total = calls[-1][1]
+    assert total > 4 and calls == [(i + 1, total) for i in range(total)]
+
+
+def test_too_small_overlap_is_visible():
+    """Sanity check of the test above: with no overlap the seams do differ."""
+    img = _image(96, 128)
+    whole = Deblurrer(_seeded(TinyNet), tile=None)(img)
+    seams = Deblurrer(_seeded(TinyNet), tile=32, overlap=0)(img)
+    assert np.abs(whole.astype(int) - seams.astype(int)).max() > 1
+
+
+def test_tile_is_raised_to_fit_the_overlap_and_multiple():
+    d = Deblurrer(TinyPoolNet(), tile=16, overlap=16)  # discard 8: margins need 2 * (16 + 8)
+    assert d.tile == 48 and d.discard == 8
+    assert Deblurrer(TinyPoolNet(), tile=101, overlap=16).tile == 100  # down to the multiple
+    assert Deblurrer(TinyPoolNet(), tile=None).tile is None
+    with pytest.raises(DeblurError, match="tile"):
+        Deblurrer(TinyPoolNet(), tile=0)
+
+
+def test_single_image_into_three_frame_model_is_repeated():
+    img = _image(20, 30)
+    out = Deblurrer(MeanOfFrames(), tile=None)(img)
+    np.testing.assert_array_equal(out, img)
+
+
+def test_three_frames_into_one_frame_model_uses_middle():
+    stack = np.stack([_image(20, 30, seed) for seed in range(3)])
+    net = _seeded(TinyNet)
+    net.body[-1].weight.data.zero_()
+    net.body[-1].bias.data.zero_()  # identity network
+    out = Deblurrer(net, tile=None)(stack)
+    np.testing.assert_array_equal(out, stack[1])
+
+
+@pytest.mark.parametrize(
+    "bad", [np.zeros((8, 8, 4), np.uint8), np.zeros((2, 8, 8, 3), np.uint8),
+            np.zeros((0, 8, 3), np.uint8), np.zeros((8, 8, 3), np.float32)]
+)
+def test_bad_arrays_are_image_errors(bad):
+    with pytest.raises(ImageError):
+        Deblurrer(TinyNet(), tile=None)(bad)
+
+
+def test_bf16_and_contiguous_paths_run():
+    img = _image(24, 40)
+    ref = Deblurrer(_seeded(TinyNet), tile=None, channels_last=False)(img)
+    fast = Deblurrer(_seeded(TinyNet), tile=None, channels_last=True, threads=1)(img)
+    half = Deblurrer(_seeded(TinyNet), tile=None, bf16=True)(img)
+    assert np.abs(ref.astype(int) - fast.astype(int)).max() <= 1
+    assert np.abs(ref.astype(int) - half.astype(int)).max() <= 8  # bf16 has 8 mantissa bits
+
+
+def test_video_window_sees_neighbours():
+    # Frame t is constant 10 * (t + 1): a window's mean tells which frames it saw.
+    frames = [np.full((6, 8, 3), 10 * (t + 1), np.uint8) for t in range(5)]
+    seen = []
+    outs = list(
+        Deblurrer(MeanOfFrames(), tile=None).deblur_video(
+            frames, progress=lambda d, n: seen.append((d, n))
+        )
+    )
+    assert len(outs) == 5
+    means = [int(o[0, 0, 0]) for o in outs]
+    # Edges repeat: (10, 10, 20) -> 13, (40, 50, 50) -> 47; middle (20, 30, 40) -> 30.
+    assert means == [13, 20, 30, 40, 47]
+    assert seen == [(i + 1, 5) for i in range(5)]
+
+
+def test_video_one_frame_model_maps_frames_lazily():
+    net = MultipleProbe()
+    gen = (np.full((8, 8, 3), t, np.uint8) for t in range(4))
+    outs = Deblurrer(net, tile=None).deblur_video(gen)
+    assert [int(o[0, 0, 0]) for o in outs] == [0, 1, 2, 3]
+
+
+def test_video_needs_three_frames():
+    two = [np.zeros((8, 8, 3), np.uint8)] * 2
+    with pytest.raises(ImageError, match="at least 3 frames"):
+        list(Deblurrer(MeanOfFrames(), tile=None).deblur_video(two))
+
+
+# ------------------------------------------------------------------ the real architectures
+
+ARCH_CASES = [(arch, task) for arch in ARCHITECTURES for task in ARCH_TASKS[arch]]
+
+# The tiling test needs an image larger than one tile, and a tile is at least 2 * (overlap +
+# discard) ~ 4 * halo; these overrides shrink depth / width (and so halo and run time) while
+# keeping every layer type, stride and padding mode of the architecture.
+SMALL = {"kaist_net": {"channels": 4, "repeats": (1, 0, 0, 0, 0)}, "atrous_net": {"blocks": 1}}
+
+
+@pytest.mark.parametrize("arch,task", ARCH_CASES)
+def test_every_architecture_keeps_odd_shapes(arch, task):
+    torch.manual_seed(0)
+    model = build_model(arch, "lite", task)
+    img = _image(37, 53)
+    out = Deblurrer(model, tile=None)(img)
+    assert out.shape == img.shape and out.dtype == np.uint8
+    stack = np.stack([img, img, img])
+    assert Deblurrer(model, tile=None)(stack).shape == img.shape
+
+
+@pytest.mark.parametrize("arch,task", ARCH_CASES)
+def test_every_architecture_tiled_matches_untiled(arch, task):
+    torch.manual_seed(0)
+    model = build_model(arch, "lite", task, **SMALL.get(arch, {}))
+    tiled = Deblurrer(model, tile=64)  # raised to what the model's halo needs
+    h, w = tiled.tile + 16, tiled.tile + 40  # 2 x 2 tiles, the last ones clamped to the border
+    img = _image(h, w)
+    whole = Deblurrer(model, tile=None)(img)
+    calls = []
+    out = tiled(img, progress=lambda done, total: calls.append(total))
+    assert calls and calls[-1] == 4
+    assert np.abs(whole.astype(int) - out.astype(int)).max() <= 1
