@@ -1,0 +1,353 @@
+"""What the evaluator feeds the models: datasets, the seeded blur per image, and the model list.
+
+Everything here delegates to deblur/: datasets come from `deblur.data.open_dataset`, blur from
+`deblur.blur`, restorers from `deblur.inference.load_restorer`. The evaluator's own rules are:
+
+- The blur of an image depends only on (seed, image name): its generator is
+  `np.random.default_rng([seed, crc32(name)])`. So `--limit`, resuming and adding models later
+  all reproduce exactly the rows a single full run would have written, and every model scores
+  on the very same blurred input.
+- The model list is validated completely (names, blur type, kernels available) before anything
+  is written, and every problem is a `DeblurError` with one clear sentence.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import zlib
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from deblur.errors import DatasetError, DeblurError, UnknownModelError
+
+from eval.config import BLURS, CIFAR_SIDES, CIFAR_SIZE, REAL_BLUR_KINDS
+
+# Baselines that deconvolve with the true kernel; used only when deblur.baselines does not say
+# it itself through a `needs_kernel` attribute.
+_KERNEL_BASELINES = ("wiener", "richardson_lucy")
+
+
+class IncompatibleModelError(DeblurError):
+    """A model cannot take the requested blur type or dataset."""
+
+
+# ---------------------------------------------------------------------------------- datasets
+
+
+def dataset_kind(spec: str) -> str:
+    """'builtin', 'photos', 'pairs', 'cifar10', 'reds', 'gopro' or 'video' (the part before ':')."""
+    return spec.split(":", 1)[0] if ":" in spec else spec
+
+
+def has_real_blur(spec: str) -> bool:
+    return dataset_kind(spec) in REAL_BLUR_KINDS
+
+
+@dataclass
+class Items:
+    """The items of one evaluation, in a fixed order, with their count when known."""
+
+    spec: str
+    items: Iterable[Any]
+    length: int | None
+    real_blur: bool
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.items)
+
+
+def open_items(spec: str, protocol: str, blur: str, limit: int | None = None) -> Items:
+    """Open a dataset spec (deblur.data.open_dataset) for a protocol; DatasetError if unusable.
+
+    `limit` keeps N items evenly spaced over the set (deblur.data.Dataset.limit), so a limited
+    video or REDS run still covers every clip. The first item is read here, so an empty dataset
+    or an unreadable first image fails before the caller writes anything.
+    """
+    from deblur.data import Dataset, open_dataset
+
+    kind = dataset_kind(spec)
+    if protocol == "cifar":
+        if kind not in ("builtin", "photos", "cifar10"):
+            raise DatasetError(
+                f"--protocol cifar needs builtin, photos:DIR or cifar10:DIR, not {kind!r}"
+            )
+        if blur != "gaussian":
+            raise DatasetError("--protocol cifar is the paper's Gaussian experiment; use --blur gaussian")
+    ds = open_dataset(spec)
+    if protocol == "cifar" and kind != "cifar10":
+        # A few hundred 32x32 crops: held in memory, wrapped so that limit() works the same way.
+        crops = list(cifar_crops(ds))
+        ds = Dataset(f"{ds.name} (cifar-like crops)", ds.kind, crops, lambda item: item,
+                     has_real_blur=False, is_sequence=False)
+    ds = ds.limit(limit)
+    length = len(ds)
+    it = iter(ds)
+    first = next(it, None)
+    if first is None:
+        raise DatasetError(f"dataset {spec!r} has no images")
+    return Items(spec, _Prepend(first, it), length, bool(ds.has_real_blur))
+
+
+class _Prepend:
+    """An iterable that yields an already-read first item, then the rest (iterable once)."""
+
+    def __init__(self, first: Any, rest: Iterator[Any]) -> None:
+        self.first, self.rest = first, rest
+
+    def __iter__(self) -> Iterator[Any]:
+        yield self.first
+        yield from self.rest
+
+
+# ---- ADAPTER (evaluator-side; deblur.data has no CIFAR-like crop function in its contract) ----
+def cifar_crops(items: Iterable[Any]) -> Iterator[Any]:
+    """CIFAR-like 32x32 samples from photos, for `--protocol cifar` without CIFAR-10 on disk.
+
+    Each photo is downscaled (Pillow LANCZOS) so its shorter side is each of CIFAR_SIDES -- so
+    whole objects fit in 32x32, as in CIFAR -- and cut into deterministic 32x32 crops (start,
+    centre and end positions on each axis), each also flipped left-right. About 40 samples per
+    photo; names say where each comes from, e.g. ``astronaut@36px_y2x2_flip``.
+    """
+    from PIL import Image
+
+    for item in items:
+        img = Image.fromarray(item.sharp)
+        w, h = img.size
+        for side in CIFAR_SIDES:
+            scale = side / min(w, h)
+            sw, sh = max(side, round(w * scale)), max(side, round(h * scale))
+            small = np.asarray(img.resize((sw, sh), Image.Resampling.LANCZOS))
+            ys = sorted({0, (sh - CIFAR_SIZE) // 2, sh - CIFAR_SIZE})
+            xs = sorted({0, (sw - CIFAR_SIZE) // 2, sw - CIFAR_SIZE})
+            for y in ys:
+                for x in xs:
+                    crop = small[y : y + CIFAR_SIZE, x : x + CIFAR_SIZE]
+                    for flip in (False, True):
+                        sharp = np.ascontiguousarray(crop[:, ::-1] if flip else crop)
+                        name = f"{item.name}@{side}px_y{y}x{x}{'_flip' if flip else ''}"
+                        yield dataclasses.replace(item, name=name, sharp=sharp, blurred=None, frames=None)
+# ---- end ADAPTER ----
+
+
+# ------------------------------------------------------------------------------------ blur
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One scored input: what every model receives and what it is compared with."""
+
+    name: str
+    frames: np.ndarray  # uint8 (F, H, W, 3), the blurred input, F = 1 or 3, middle = F // 2
+    target: np.ndarray  # uint8 (H, W, 3), the sharp target
+    kernel: np.ndarray | None  # the true PSF (synthetic blur) for the oracle baselines, else None
+    params: dict  # sigma / kernel_size / motion_length / blur_source / input_is_target for the CSV
+
+
+def image_rng(seed: int, name: str, *extra: int) -> np.random.Generator:
+    """The generator for one image: a function of (seed, image name[, extra]) only."""
+    return np.random.default_rng([int(seed), zlib.crc32(name.encode("utf-8")), *map(int, extra)])
+
+
+def degrade(
+    item: Any,
+    blur: str,
+    seed: int,
+    *,
+    motion_length: float,
+    sigma_max: float = 3.0,
+    single_frame: bool = False,
+    sigma: float | None = None,
+    extra: tuple[int, ...] = (),
+) -> Sample:
+    """Blur one dataset item deterministically (or take its real blur) into a Sample.
+
+    blur: "gaussian" (sigma ~ U[0, sigma_max], or exactly `sigma` when given, for sweeps) or
+    "motion" (deblur.blur.synthesize_triplet along a camera path of `motion_length` px; a still
+    becomes a 3-frame sequence, real frames keep their own content). Items that carry real blur
+    are used as they are. single_frame: the middle frame is repeated three times.
+    """
+    from deblur import blur as B
+    from deblur.io import to_float, to_uint8
+
+    params: dict[str, Any] = {"sigma": None, "kernel_size": None, "motion_length": None}
+    if getattr(item, "blurred", None) is not None:
+        frames = np.asarray(item.blurred)
+        frames = frames[None] if frames.ndim == 3 else frames
+        target, kernel = np.asarray(item.sharp), None
+        params["blur_source"] = "real"
+    elif blur == "gaussian":
+        rng = image_rng(seed, item.name, *extra)
+        sharp = to_float(item.sharp)
+        if sigma is None:
+            blurred, info = B.sample_gaussian(sharp, rng, sigma_max=sigma_max)
+        else:
+            blurred = B.gaussian_blur(sharp, sigma)
+            info = {"sigma": float(sigma), "kernel": B.gaussian_kernel(sigma)}
+        frames, target, kernel = to_uint8(blurred)[None], np.asarray(item.sharp), info["kernel"]
+        params.update(sigma=float(info["sigma"]), kernel_size=int(kernel.shape[0]), blur_source="synthetic")
+    elif blur == "motion":
+        rng = image_rng(seed, item.name, *extra)
+        real = getattr(item, "frames", None)
+        if real is not None and len(real) >= 3:
+            k = len(real) // 2
+            source = to_float(np.asarray(real[k - 1 : k + 2]))
+        else:
+            source = to_float(item.sharp)
+        blurred, sharp_mid, info = B.synthesize_triplet(source, rng, length=motion_length)
+        frames, target, kernel = to_uint8(blurred), to_uint8(sharp_mid), info["kernel"]
+        params.update(motion_length=float(info["length"]), kernel_size=int(kernel.shape[0]),
+                      blur_source="synthetic")
+    else:
+        raise DeblurError(f"unknown blur {blur!r}; valid: {', '.join(BLURS)}")
+    if single_frame and frames.shape[0] == 3:
+        frames = np.repeat(frames[1:2], 3, axis=0)
+    # sigma below ~0.08 (1x1 kernel) or length 0 leaves nothing to deblur: the leaderboard keeps
+    # such images out of its means (every restorer would score 100 dB or worse than "do nothing").
+    params["input_is_target"] = bool(np.array_equal(frames[frames.shape[0] // 2], target))
+    return Sample(item.name, np.ascontiguousarray(frames), np.ascontiguousarray(target), kernel, params)
+
+
+# ---------------------------------------------------------------------------------- models
+
+
+@dataclass
+class Restorer:
+    """A validated, loaded model: the callable plus what the CSVs and the JSON say about it."""
+
+    name: str
+    fn: Callable[..., np.ndarray]
+    kind: str  # "network" or "baseline"
+    params: int  # learnable parameters (0 for classical baselines)
+    needs_kernel: bool
+    frames: int  # frames the restorer looks at (1 or 3)
+    sha256: str | None = None
+
+    @property
+    def module(self) -> Any:
+        return getattr(self.fn, "model", None)
+
+
+def _baselines() -> dict[str, Any]:
+    from deblur.baselines import BASELINES
+
+    return BASELINES
+
+
+def _shipped(task: str | None = None) -> list[str]:
+    from deblur.weights import shipped_models
+
+    return list(shipped_models(task))
+
+
+def baseline_needs_kernel(name: str) -> bool:
+    fn = _baselines()[name]
+    return bool(getattr(fn, "needs_kernel", name in _KERNEL_BASELINES))
+
+
+def resolve_models(request: str, blur: str, real_blur: bool) -> tuple[list[str], list[str]]:
+    """Turn `--models` into restorer names for a blur type; returns (names, notes to print).
+
+    `all` = every shipped network for the blur type plus every baseline (baselines that need the
+    true kernel are left out on datasets with real blur, which has none). `blurred` (the input
+    itself) is always scored, because every gain is measured against it. Arch names without a
+    task (``atrous_net``) resolve to the shipped network for this blur type.
+
+    Raises:
+        UnknownModelError: a name that is neither shipped nor a baseline (lists valid names).
+        IncompatibleModelError: a network trained for another blur type, or a kernel-based
+            baseline on a dataset without a known kernel.
+    """
+    from deblur.models import ARCH_TASKS
+
+    baselines = list(_baselines())
+    shipped_all, shipped = _shipped(), _shipped(blur)
+    notes: list[str] = []
+    if request.strip() == "all":
+        if not shipped:
+            notes.append(f"no trained {blur} networks are shipped yet (weights/manifest.json): "
+                         "'all' = the classical baselines only")
+        names = shipped + [b for b in baselines if not (real_blur and baseline_needs_kernel(b))]
+        if real_blur and any(baseline_needs_kernel(b) for b in baselines):
+            notes.append("this dataset has real blur and no true kernel: "
+                         + ", ".join(b for b in baselines if baseline_needs_kernel(b)) + " left out")
+    else:
+        names = []
+        for raw in request.split(","):
+            name = raw.strip()
+            if not name:
+                continue
+            if name in ARCH_TASKS:  # an architecture name: pick its network for this blur
+                if blur not in ARCH_TASKS[name]:
+                    raise IncompatibleModelError(
+                        f"{name} takes {' / '.join(ARCH_TASKS[name])} blur only, not {blur}")
+                if f"{name}-{blur}" not in shipped:
+                    raise UnknownModelError(f"no {blur} weights for {name} are shipped; shipped {blur} "
+                                            f"networks: {', '.join(shipped) or 'none yet'}")
+                name = f"{name}-{blur}"
+            elif name in baselines:
+                if real_blur and baseline_needs_kernel(name):
+                    raise IncompatibleModelError(
+                        f"{name} needs the true blur kernel, which a dataset with real blur does not have")
+            elif name in shipped_all:
+                if name not in shipped:
+                    raise IncompatibleModelError(
+                        f"{name} was trained for another blur type and cannot take --blur {blur} "
+                        f"(networks for {blur}: {', '.join(shipped) or 'none shipped'})")
+            elif name.endswith(".safetensors"):
+                pass  # a weight file: its task is checked once it is loaded
+            else:
+                arch, _, task = name.rpartition("-")
+                if arch in ARCH_TASKS and task in BLURS and task not in ARCH_TASKS[arch]:
+                    raise IncompatibleModelError(
+                        f"{arch} takes {' / '.join(ARCH_TASKS[arch])} blur only; there is no {name}")
+                valid = shipped + baselines
+                raise UnknownModelError(f"unknown model {name!r}; valid names for --blur {blur}: "
+                                        f"{', '.join(valid)}")
+            if name not in names:
+                names.append(name)
+    if "blurred" in baselines and "blurred" not in names:
+        names.insert(0, "blurred")
+        if request.strip() != "all":
+            notes.append("'blurred' (the input itself) is always scored: gains are measured against it")
+    if not names:
+        raise UnknownModelError("no models given to --models")
+    return names, notes
+
+
+def network_options(tile: int | None, bf16: bool) -> dict[str, Any]:
+    """Keyword options for the inference object: tile None = its default, 0 = untiled."""
+    opts: dict[str, Any] = {"bf16": bf16}
+    if tile is not None:
+        opts["tile"] = tile or None
+    return opts
+
+
+def load_restorers(names: list[str], blur: str, *, tile: int | None = None, bf16: bool = False) -> list[Restorer]:
+    """Load every restorer (networks via deblur.inference.load_restorer); fails before any work."""
+    from deblur.inference import load_restorer
+    from deblur.models import TASK_FRAMES
+
+    from eval.provenance import weight_hashes
+
+    hashes = weight_hashes(names)
+    out = []
+    for name in names:
+        if name in _baselines():
+            fn = load_restorer(name)
+            out.append(Restorer(name, fn, "baseline", 0, baseline_needs_kernel(name),
+                                int(getattr(fn, "frames", 1))))
+            continue
+        fn = load_restorer(name, **network_options(tile, bf16))
+        model = getattr(fn, "model", None)
+        frames = int(getattr(fn, "frames", getattr(model, "frames", 1)))
+        if frames != TASK_FRAMES[blur]:
+            raise IncompatibleModelError(
+                f"{name} takes {frames}-frame input ({'motion' if frames == 3 else 'gaussian'} task) "
+                f"and cannot take --blur {blur}")
+        params = sum(p.numel() for p in model.parameters()) if model is not None else 0
+        out.append(Restorer(getattr(fn, "name", name), fn, "network", int(params), False, frames,
+                            hashes.get(name)))
+    return out

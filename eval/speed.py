@@ -1,0 +1,273 @@
+"""`python -m eval speed`: how fast each model runs on one frame, and how close to the machine's peak.
+
+Per model, on the same HxW frame: seconds per frame (median of --repeats after a warm-up),
+megapixels per second, peak memory (extra resident memory during the call), multiply-accumulates
+per frame, achieved GMAC/s, and efficiency = achieved / attainable. Attainable is measured in the
+same run as a large fp32 and a large bf16 matrix product (torch.matmul), and a model is compared
+with the peak of the dtype it actually ran in: CPUs without AMX / avx512_bf16 run bf16 matmuls
+several times slower than fp32, so comparing a fp32 model with a bf16 peak (or the reverse) would
+mislead. Richardson-Lucy on the same frame is always timed, as the classical yardstick.
+
+MACs are counted by torch.utils.flop_counter.FlopCounterMode (convolutions, transposed
+convolutions, matrix products; 1 MAC = 2 FLOPs) on a small input and scaled by area: the network's
+own work at the nominal frame size, without the extra work of tile overlaps (which is why
+achieved GMAC/s is the honest end-to-end rate). Element-wise work is not counted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import gc
+import os
+import json
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from deblur.errors import DeblurError, UnknownModelError
+
+from eval import provenance
+from eval.rowlog import write_json
+
+SPEED_CSV = "speed.csv"
+SPEED_JSON = "speed.json"
+SPEED_COLUMNS = [
+    "model", "kind", "weights", "dtype", "height", "width", "frames", "tile", "params",
+    "seconds", "mp_per_s", "peak_mem_mb", "gmacs_per_frame", "gmacs_per_mp", "achieved_gmac_s",
+    "peak_gmac_s", "efficiency", "x_richardson_lucy",
+]
+RL = "richardson_lucy"
+# The frame's blur (sigma of the Gaussian PSF handed to the kernel baselines).
+SPEED_SIGMA = 1.5
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    try:
+        h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise DeblurError(f"--size expects HxW, e.g. 720x1280, got {text!r}") from None
+    if h < 16 or w < 16:
+        raise DeblurError(f"--size must be at least 16x16, got {h}x{w}")
+    return h, w
+
+
+# ----------------------------------------------------------------------------- measurement
+
+
+def _proc_kb(field: str) -> int | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def _malloc_trim() -> None:
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
+class PeakMemory:
+    """Extra resident memory (MB) at the peak of a block: VmHWM after - VmRSS before.
+
+    The high-water mark is reset first through /proc/self/clear_refs (Linux), so one process can
+    measure model after model. Where that is unavailable, the value is NaN rather than a guess.
+    """
+
+    def __enter__(self) -> "PeakMemory":
+        # Return freed heap pages to the OS first, or memory a previous model freed (and the
+        # allocator kept) would hide this one's use: the baseline would include it.
+        gc.collect()
+        _malloc_trim()
+        try:
+            Path("/proc/self/clear_refs").write_text("5")
+            self.ok = True
+        except OSError:
+            self.ok = False
+        self.before = _proc_kb("VmRSS")
+        self.mb = float("nan")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        peak = _proc_kb("VmHWM")
+        if self.ok and peak is not None and self.before is not None:
+            self.mb = max(0, peak - self.before) / 1024.0
+
+
+def matmul_peak(n: int, dtype: Any, repeats: int = 3) -> float:
+    """Attainable GFLOP/s of a large (n x n) @ (n x n) torch matmul in `dtype` (best of repeats)."""
+    import torch
+
+    gen = torch.Generator().manual_seed(0)
+    a = torch.rand(n, n, generator=gen).to(dtype)
+    b = torch.rand(n, n, generator=gen).to(dtype)
+    torch.matmul(a, b)  # warm-up (thread pool, packing buffers)
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        torch.matmul(a, b)
+        best = min(best, time.perf_counter() - t0)
+    return 2.0 * n**3 / best / 1e9
+
+
+def count_macs(module: Any, frames: int, h: int, w: int, probe: int = 64) -> float:
+    """Multiply-accumulates of one forward pass at h x w, counted on a probe x probe input."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    side = max(probe, int(getattr(module, "multiple", 1)))
+    side += (-side) % max(1, int(getattr(module, "multiple", 1)))
+    x = torch.rand(1, 3 * frames, side, side)
+    p = next(module.parameters(), None)
+    if p is not None:
+        x = x.to(p.device)
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        module(x)
+    return counter.get_total_flops() / 2.0 * (h * w) / (side * side)
+
+
+# ----------------------------------------------------------------------------------- models
+
+
+def resolve_speed_models(request: str) -> list[str]:
+    from deblur.baselines import BASELINES
+    from deblur.weights import shipped_models
+
+    if request.strip() == "all":
+        names = list(shipped_models()) + list(BASELINES)
+    else:
+        names = [n.strip() for n in request.split(",") if n.strip()]
+    if RL in BASELINES and RL not in names:
+        names.append(RL)
+    return names
+
+
+def load_speed_model(name: str, tile: int | None, bf16: bool) -> tuple[Any, str, str]:
+    """(restorer, kind, weights) for a shipped network, a baseline or ARCH@PRESET[-TASK].
+
+    ARCH@PRESET[-TASK] builds an untrained network (deblur.models.build_model) in the same
+    inference object: its speed is that of the trained one, its output meaningless.
+    """
+    from deblur.baselines import BASELINES
+    from deblur.inference import Deblurrer, load_restorer
+    from deblur.models import ARCH_TASKS, build_model
+
+    from eval.inputs import network_options
+
+    if name in BASELINES:
+        return load_restorer(name), "baseline", "-"
+    if "@" in name:
+        arch, _, rest = name.partition("@")
+        preset, _, task = rest.partition("-")
+        if arch not in ARCH_TASKS:
+            raise UnknownModelError(f"unknown architecture {arch!r} in {name!r}; valid: {', '.join(ARCH_TASKS)}")
+        task = task or ARCH_TASKS[arch][0]
+        try:
+            model = build_model(arch, preset, task)
+        except ValueError as exc:
+            raise DeblurError(f"cannot build {name!r}: {exc}") from None
+        return Deblurrer(model, name=name, **network_options(tile, bf16)), "network", "untrained (timing only)"
+    return load_restorer(name, **network_options(tile, bf16)), "network", "trained"
+
+
+def speed_frame(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """A real photo (the first builtin image) resized to h x w and Gaussian-blurred, + its PSF."""
+    from PIL import Image
+
+    from deblur import blur as B
+    from deblur.data import builtin
+    from deblur.io import to_float, to_uint8
+
+    first = next(iter(builtin()))
+    img = np.asarray(Image.fromarray(first.sharp).resize((w, h), Image.Resampling.LANCZOS))
+    blurred = to_uint8(B.gaussian_blur(to_float(img), SPEED_SIGMA))
+    return blurred, B.gaussian_kernel(SPEED_SIGMA)
+
+
+def time_one(fn: Any, frames: np.ndarray, kernel: np.ndarray, repeats: int) -> tuple[float, float]:
+    """(median seconds, peak extra memory MB) of fn(frames, kernel=kernel)."""
+    times, peak = [], 0.0
+    for _ in range(repeats):
+        with PeakMemory() as mem:
+            t0 = time.perf_counter()
+            fn(frames, kernel=kernel)
+            times.append(time.perf_counter() - t0)
+        peak = max(peak, mem.mb) if not np.isnan(mem.mb) else float("nan")
+    return statistics.median(times), peak
+
+
+def speed(args: argparse.Namespace, argv: list[str] | None = None) -> int:
+    import torch
+
+    h, w = parse_size(args.size)
+    out = Path(args.out or Path("runs") / f"speed-{h}x{w}")
+    if out.exists() and not out.is_dir():
+        raise DeblurError(f"--out {out} is a file, not a directory")
+    names = resolve_speed_models(args.models)
+    loaded = [(n, *load_speed_model(n, args.tile, args.bf16)) for n in names]  # all errors first
+    frame, kernel = speed_frame(h, w)
+
+    load = os.getloadavg()[0]
+    cores = provenance.machine()["cores"]
+    if load > 0.5 * cores:
+        print(f"warning: load average {load:.1f} on {cores} cores: other processes are running, "
+              "timings will be slow and noisy", flush=True)
+    print(f"attainable peak: {args.peak_size}x{args.peak_size} matmul ...", flush=True)
+    peak_gflops = {"fp32": matmul_peak(args.peak_size, torch.float32),
+                   "bf16": matmul_peak(args.peak_size, torch.bfloat16)}
+    rows = []
+    for name, fn, kind, weights in loaded:
+        module = getattr(fn, "model", None)
+        frames_n = int(getattr(fn, "frames", 1))
+        frames = np.repeat(frame[None], frames_n, axis=0)
+        dtype = "bf16" if getattr(fn, "bf16", False) else "fp32"
+        if module is not None:  # warm-up on one tile: oneDNN builds its kernels on first use
+            tile = getattr(fn, "tile", None)
+            th, tw = min(h, tile or h), min(w, tile or w)
+            fn(frames[:, :th, :tw], kernel=kernel)
+        print(f"timing {name} ...", flush=True)
+        seconds, mem = time_one(fn, frames, kernel, args.repeats)
+        macs = count_macs(module, frames_n, h, w) if module is not None else float("nan")
+        params = sum(p.numel() for p in module.parameters()) if module is not None else 0
+        achieved = macs / seconds / 1e9
+        peak = peak_gflops[dtype] / 2.0
+        rows.append({
+            "model": name, "kind": kind, "weights": weights, "dtype": dtype if module is not None else "float64/numpy",
+            "height": h, "width": w, "frames": frames_n, "tile": (getattr(fn, "tile", None) or "none") if module is not None else None,
+            "params": params, "seconds": seconds, "mp_per_s": h * w / 1e6 / seconds, "peak_mem_mb": mem,
+            "gmacs_per_frame": macs / 1e9, "gmacs_per_mp": macs / 1e9 / (h * w / 1e6),
+            "achieved_gmac_s": achieved, "peak_gmac_s": peak if module is not None else float("nan"),
+            "efficiency": achieved / peak if module is not None else float("nan"),
+        })
+    df = pd.DataFrame(rows)
+    rl = df.loc[df["model"] == RL, "seconds"]
+    df["x_richardson_lucy"] = df["seconds"] / float(rl.iloc[0]) if len(rl) else float("nan")
+    df = df[SPEED_COLUMNS]
+    out.mkdir(parents=True, exist_ok=True)
+    df.to_csv(out / SPEED_CSV, index=False, float_format="%.6g")
+    meta = {
+        "load_average_at_start": round(load, 2), "size": [h, w], "repeats": args.repeats, "tile": args.tile, "bf16": args.bf16,
+        "frame": f"first builtin image resized to {h}x{w} (Pillow LANCZOS), Gaussian sigma {SPEED_SIGMA}",
+        "peak_gflop_s": peak_gflops, "peak_matmul_size": args.peak_size,
+        "peak_gmac_s": {k: v / 2.0 for k, v in peak_gflops.items()},
+        "macs": "torch.utils.flop_counter.FlopCounterMode on a 64x64 input scaled by area; 1 MAC = 2 FLOPs",
+        "peak_mem": "VmHWM after - VmRSS before the call, high-water mark reset via /proc/self/clear_refs",
+        **provenance.session(argv), "versions": provenance.library_versions(), "machine": provenance.machine(),
+    }
+    write_json(out / SPEED_JSON, meta)
+    print(f"attainable: fp32 {peak_gflops['fp32']:.1f} GFLOP/s, bf16 {peak_gflops['bf16']:.1f} GFLOP/s "
+          f"({json.dumps(provenance.cpu_model())}, {provenance.machine()['cores']} cores)")
+    show = df[["model", "dtype", "seconds", "mp_per_s", "peak_mem_mb", "gmacs_per_frame",
+               "achieved_gmac_s", "efficiency", "x_richardson_lucy"]]
+    print(show.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+    print(f"wrote {out / SPEED_CSV}, {out / SPEED_JSON}")
+    return 0
