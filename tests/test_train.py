@@ -46,11 +46,11 @@ def test_train_resume_and_ship(tmp_path, monkeypatch):
     corpus = _tiny_corpus(tmp_path / "corpus")
     assert main(_args(tmp_path, corpus, "--epochs", "1")) == 0
     log = tmp_path / "runs" / "atrous_net-gaussian" / "log.csv"
-    assert len(log.read_text().strip().splitlines()) == 2
+    assert len(log.read_text().strip().splitlines()) == 3  # header, epoch 0 (the input), epoch 1
     # resume continues from the checkpoint: one more epoch, steps keep counting
     assert main(_args(tmp_path, corpus, "--resume", "--ship")) == 0
     rows = list(csv.DictReader(open(log)))
-    assert [r["epoch"] for r in rows] == ["1", "2"] and [r["step"] for r in rows] == ["3", "6"]
+    assert [r["epoch"] for r in rows] == ["0", "1", "2"] and [r["step"] for r in rows] == ["0", "3", "6"]
     assert all(np.isfinite(float(r["val_psnr"])) for r in rows)
     model, meta = load_model("atrous_net-gaussian", weights_dir=tmp_path / "weights")
     assert meta["task"] == "gaussian" and meta["samples_seen"] == 24
