@@ -1,0 +1,730 @@
+"""deep-deblur in the browser: deblur photos and video, leaderboards and training curves.
+
+    python app.py [--host 127.0.0.1] [--port 7860] [--share]
+
+Also runs as a Hugging Face Space as it is (app.py + requirements.txt at the root: the Space
+runs `python app.py`, and GRADIO_SERVER_NAME / GRADIO_SERVER_PORT choose the address).
+
+Thin by design: the tensors, tiling, padding and frame handling live in deblur.inference (the
+one inference object the CLI and the evaluator use too); this file only reads the visitor's
+files, calls it, and shows the results. Builders per tab; handlers are plain functions that the
+tests call directly. Importing this module has no side effects: build_demo() makes the Blocks
+(reading only weights/manifest.json, no model is loaded until a request needs it), and main()
+launches. The charts come from what the evaluator PUBLISHED as CSV files in eval/leaderboards/
+and from the training logs beside the weights; nothing under eval/ is imported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from deblur import plots
+from deblur.baselines import BASELINES
+from deblur.blur import gaussian_blur, gaussian_kernel, synthesize_triplet
+from deblur.data import BUILTIN_NAMES, builtin_image
+from deblur.errors import DeblurError
+from deblur.inference import Deblurrer, load_restorer
+from deblur.io import iter_video, read_image, to_float, to_uint8, video_fps, write_image, write_video
+from deblur.metrics import psnr, ssim
+from deblur.weights import WEIGHTS_DIR, load_model, read_manifest, shipped_models
+
+ROOT = Path(__file__).resolve().parent
+LEADERBOARDS_DIR = ROOT / "eval" / "leaderboards"
+
+# Photos up to this many pixels are deblurred at full resolution, in TILE x TILE tiles (bounded
+# memory whatever the size); above it the app refuses with a gr.Error instead of shrinking.
+MAX_SIDE = 4096
+MAX_PIXELS = MAX_SIDE * MAX_SIDE  # 16.8 MP, e.g. 4096 x 4096 or 5000 x 3350
+TILE = 512
+DISPLAY_SIDE = 1600  # the before/after slider shows a copy this large at most; the PNG is full size
+# Video: frames past MAX_VIDEO_FRAMES are left out (and the report says so); bigger frames refused.
+MAX_VIDEO_FRAMES = 48
+MAX_VIDEO_PIXELS = 1280 * 720
+MAX_UPLOAD = "300mb"  # Gradio refuses bigger uploads before they reach a handler
+BLUR_SEED = 0  # "blur it first" draws its motion path from this seed: the same photo blurs the same way
+
+TASKS = ("gaussian", "motion")
+TASK_LABELS = {"gaussian": "Gaussian", "motion": "Motion"}
+# "Blur it first" slider per blur type: (minimum, maximum, step, default, label).
+STRENGTH = {
+    "gaussian": (0.5, 3.0, 0.1, 1.5, "Gaussian sigma (px)"),
+    "motion": (2.0, 24.0, 1.0, 8.0, "Motion length (px)"),
+}
+BASELINE_NOTES = {
+    "blurred": "the input unchanged: the score to beat",
+    "wiener": "classical, true kernel: needs 'Blur it first'",
+    "richardson_lucy": "classical, true kernel: needs 'Blur it first'",
+    "blind_wiener": "classical, blind: assumes Gaussian blur",
+}
+OUTPUT_DIR = Path(tempfile.gettempdir()) / "deep-deblur-app"
+OUTPUT_MAX_AGE_S = 3600  # per-request output folders older than this are removed
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    """Where the app reads its inputs; tests point both at temporary folders."""
+
+    weights_dir: Path = WEIGHTS_DIR
+    leaderboards_dir: Path = LEADERBOARDS_DIR
+    tile: int = TILE
+
+
+# ----------------------------------------------------------------------------------- helpers
+
+
+def user_errors(fn: Callable) -> Callable:
+    """Turn the library's user-facing errors into gr.Error: a message, never a traceback.
+
+    DeblurError (bad file, unknown model, corrupt weights, too few frames...) carries one clear
+    sentence already. Anything else is a bug: Gradio logs it and shows a generic error.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except gr.Error:
+            raise
+        except DeblurError as exc:
+            raise gr.Error(str(exc)) from exc
+        except MemoryError as exc:
+            raise gr.Error("out of memory: try a smaller image or a shorter clip") from exc
+
+    return wrapper
+
+
+def _upload_path(upload) -> Path | None:
+    """The server-side path of a gr.File / gr.Video value (a str, or an object with .name)."""
+    if upload is None or upload == "":
+        return None
+    if isinstance(upload, dict):  # gradio_client style FileData
+        upload = upload.get("path") or upload.get("name")
+    return Path(getattr(upload, "name", upload))
+
+
+def _without_path(message: str, path: Path) -> str:
+    """Error text with the upload's temporary folder left out (the visitor knows the file name)."""
+    return message.replace(str(path), path.name)
+
+
+def _safe_stem(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("._")[:60] or "image"
+
+
+def fresh_output_dir(kind: str) -> Path:
+    """A new folder for one request's files: no two requests ever share an output path.
+
+    Gradio copies returned files into its own cache, so folders older than an hour are only
+    leftovers and are removed here.
+    """
+    OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
+    now = time.time()
+    for old in OUTPUT_DIR.iterdir():
+        try:
+            if old.is_dir() and now - old.stat().st_mtime > OUTPUT_MAX_AGE_S:
+                shutil.rmtree(old, ignore_errors=True)
+        except OSError:
+            pass  # another request removed it first
+    return Path(tempfile.mkdtemp(prefix=f"{kind}-", dir=OUTPUT_DIR))
+
+
+def display_copy(img: np.ndarray, side: int = DISPLAY_SIDE) -> np.ndarray:
+    """A copy for the browser, longest side at most `side` (the download stays full size)."""
+    h, w = img.shape[:2]
+    if max(h, w) <= side:
+        return img
+    scale = side / max(h, w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return np.asarray(Image.fromarray(img).resize(size, Image.Resampling.LANCZOS))
+
+
+# ------------------------------------------------------------------------------ the models
+
+
+def networks(cfg: AppConfig, task: str | None = None) -> list[str]:
+    """Shipped networks present in cfg.weights_dir (for one blur type if given)."""
+    return shipped_models(task, weights_dir=cfg.weights_dir)
+
+
+def baseline_choices(kernel_baselines: bool = True) -> list[tuple[str, str]]:
+    """(label, name) pairs of the classical baselines (without the kernel-based ones if asked)."""
+    return [(f"{name} ({BASELINE_NOTES.get(name, 'classical baseline')})", name)
+            for name, restorer in BASELINES.items() if kernel_baselines or not restorer.needs_kernel]
+
+
+def model_choices(cfg: AppConfig, task: str) -> list[tuple[str, str]]:
+    """(label, name) pairs for the photo model dropdown: networks for `task`, then the baselines."""
+    return [(f"{name} (network)", name) for name in networks(cfg, task)] + baseline_choices()
+
+
+def default_model(cfg: AppConfig, task: str) -> str:
+    """The first network for `task`, else the blind classical method (it does something)."""
+    nets = networks(cfg, task)
+    if nets:
+        return nets[0]
+    return "blind_wiener" if "blind_wiener" in BASELINES else "blurred"
+
+
+@functools.lru_cache(maxsize=6)
+def _cached_restorer(name: str, weights_dir: str, sha256: str | None, tile: int):
+    """Build a restorer once per process (a network's hash is checked when it is first built).
+
+    The manifest's SHA-256 is part of the key, so a retrained network replaces the cached one.
+    """
+    if name in BASELINES or Path(weights_dir).resolve() == WEIGHTS_DIR.resolve():
+        return load_restorer(name, tile=tile)
+    model, _meta = load_model(name, weights_dir=weights_dir)
+    return Deblurrer(model, tile=tile, name=name)
+
+
+def get_restorer(name: str, cfg: AppConfig):
+    """The restorer called `name` (cached): callable(frames_u8, kernel=None) -> uint8 (H, W, 3)."""
+    sha = read_manifest(cfg.weights_dir).get(name, {}).get("sha256") if name not in BASELINES else None
+    return _cached_restorer(name, str(cfg.weights_dir), sha, cfg.tile)
+
+
+def check_model(name: str, cfg: AppConfig, task: str | None, have_kernel: bool) -> None:
+    """Refuse a model that is unknown, trained for the other blur type, or needs a kernel we lack."""
+    if not name:
+        raise gr.Error("choose a model")
+    if name in BASELINES:
+        if BASELINES[name].needs_kernel and not have_kernel:
+            where = ("tick 'Blur it first' so the app knows the blur it applied"
+                     if task is not None else "a real video has no known kernel")
+            raise gr.Error(
+                f"{name} deconvolves with the true blur kernel, which exists only when the app "
+                f"blurs the photo itself: {where}, or pick a network or blind_wiener"
+            )
+        return
+    entry = read_manifest(cfg.weights_dir).get(name)
+    if entry is None or name not in networks(cfg):
+        valid = ", ".join(networks(cfg) + list(BASELINES))
+        raise gr.Error(f"unknown model {name!r}; choose one of: {valid}")
+    if task is not None and entry.get("task") not in (None, task):
+        raise gr.Error(f"{name} was trained for {entry.get('task')} blur, not {task}: pick a {task} "
+                       "model or switch the blur type")
+
+
+def _check_task(task: str) -> str:
+    task = (task or "").lower()
+    if task not in TASKS:
+        raise gr.Error(f"blur type must be one of {', '.join(TASKS)}, got {task!r}")
+    return task
+
+
+def _run(restorer, frames: np.ndarray, kernel: np.ndarray | None, progress: gr.Progress) -> np.ndarray:
+    """Call a restorer, wiring a network's per-tile progress to the Gradio progress bar."""
+    if isinstance(restorer, Deblurrer):
+        def on_tile(done: int, total: int | None) -> None:
+            progress((done, total), desc=f"Deblurring with {restorer.name}", unit="tiles")
+
+        return restorer(frames, kernel=kernel, progress=on_tile)
+    progress(None, desc=f"Running {restorer.name}")
+    return restorer(frames, kernel=kernel)
+
+
+# ----------------------------------------------------------------------------- Deblur tab
+
+
+def load_photo(upload, example: str | None) -> tuple[np.ndarray, str]:
+    """The visitor's photo (or a built-in example) as uint8 (H, W, 3), plus a name for files.
+
+    Grey, RGBA (on white), palette and 16-bit images are converted by deblur.io.read_image;
+    non-images, corrupt files and images over MAX_PIXELS become gr.Error.
+    """
+    path = _upload_path(upload)
+    if path is not None:
+        try:
+            img = read_image(path, max_pixels=MAX_PIXELS)
+        except DeblurError as exc:
+            msg = _without_path(str(exc), path)
+            if "more than the limit" in msg:
+                msg += (f". The app deblurs photos of up to {MAX_SIDE} x {MAX_SIDE} = {MAX_PIXELS / 1e6:.1f} "
+                        "megapixels at full resolution; use `python -m deblur` for bigger ones")
+            raise gr.Error(msg) from exc
+        return img, _safe_stem(path.stem)
+    if example:
+        if example not in BUILTIN_NAMES:
+            raise gr.Error(f"unknown example {example!r}; built-in examples: {', '.join(BUILTIN_NAMES)}")
+        return builtin_image(example), example
+    raise gr.Error("upload a photo or pick one of the built-in examples")
+
+
+def synthesise_blur(sharp: np.ndarray, task: str, strength: float) -> tuple[np.ndarray, np.ndarray, str]:
+    """Blur a sharp uint8 photo: (input frames uint8 (H, W, 3) or (3, H, W, 3), true kernel, note)."""
+    lo, hi, _, _, label = STRENGTH[task]
+    try:
+        strength = float(strength)
+    except (TypeError, ValueError):
+        raise gr.Error(f"{label} must be a number, got {strength!r}") from None
+    if not lo <= strength <= hi:
+        raise gr.Error(f"{label} must be between {lo:g} and {hi:g}, got {strength:g}")
+    if task == "gaussian":
+        blurred = gaussian_blur(to_float(sharp), strength)
+        kernel = gaussian_kernel(strength)
+        k = kernel.shape[0]
+        return to_uint8(blurred), kernel, f"Gaussian blur, sigma {strength:g} px ({k}x{k} kernel)"
+    rng = np.random.default_rng(BLUR_SEED)
+    blurred, _sharp, params = synthesize_triplet(to_float(sharp), rng, length=strength)
+    note = (f"camera-shake motion blur over 3 frames, path length {strength:g} px "
+            f"(seed {BLUR_SEED}, {params['kernel'].shape[0]}x{params['kernel'].shape[0]} kernel)")
+    return to_uint8(blurred), params["kernel"], note
+
+
+def _metrics_table(sharp: np.ndarray, before: np.ndarray, after: np.ndarray, name: str) -> str:
+    rows = [("blurred input", before), (name, after)]
+    scores = [(label, psnr(img, sharp), ssim(img, sharp)) for label, img in rows]
+    lines = ["| against the sharp original | PSNR (dB) | SSIM |", "|---|---:|---:|"]
+    lines += [f"| {label} | {p:.2f} | {s:.4f} |" for label, p, s in scores]
+    gain = scores[1][1] - scores[0][1]
+    lines.append(f"\n**{name}: {gain:+.2f} dB** over the blurred input "
+                 "(PSNR caps at 100 dB for identical images).")
+    return "\n".join(lines)
+
+
+@user_errors
+def deblur_photo(upload, example: str | None, task: str, model: str, blur_first: bool, strength: float,
+                 progress: gr.Progress = gr.Progress(), *, cfg: AppConfig = AppConfig()):
+    """Deblur one photo. Returns ((before, after) for the slider, PNG path, Markdown report)."""
+    task = _check_task(task)
+    check_model(model, cfg, task, have_kernel=bool(blur_first))
+    progress(0, desc="Reading the photo")
+    img, stem = load_photo(upload, example)
+    h, w = img.shape[:2]
+    kernel, sharp, note = None, None, ""
+    frames = img
+    if blur_first:
+        progress(0, desc="Blurring the photo first")
+        sharp = img
+        frames, kernel, note = synthesise_blur(img, task, strength)
+    before = frames[frames.shape[0] // 2] if frames.ndim == 4 else frames
+    progress(0, desc=f"Loading {model}")
+    t0 = time.perf_counter()
+    restorer = get_restorer(model, cfg)
+    load_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    out = _run(restorer, frames, kernel, progress)
+    run_s = time.perf_counter() - t0
+    out_dir = fresh_output_dir("photo")
+    png = write_image(out_dir / f"{stem}_{_safe_stem(model)}.png", out)
+    tiles = ""
+    if isinstance(restorer, Deblurrer) and restorer.tile and max(h, w) > restorer.tile:
+        tiles = f", in overlapping {restorer.tile} px tiles"
+    report = [f"**{model}** took **{run_s:.2f} s** on {w} x {h} px ({w * h / 1e6:.2f} MP{tiles})"
+              + (f"; loading the model took {load_s:.1f} s (first use only)" if load_s > 0.5 else "") + "."]
+    if max(h, w) > DISPLAY_SIDE:
+        report.append(f"The slider shows a copy at most {DISPLAY_SIDE} px wide; the PNG below is full size.")
+    if blur_first:
+        report.append(f"Input: the photo with synthetic {note}.")
+        report.append(_metrics_table(sharp, before, out, model))
+    return (display_copy(before), display_copy(out)), str(png), "\n\n".join(report)
+
+
+def blur_type_changed(task: str, cfg: AppConfig = AppConfig()):
+    """New blur type: that type's models in the dropdown, and that type's strength slider."""
+    task = task if task in TASKS else "gaussian"
+    lo, hi, step, value, label = STRENGTH[task]
+    return (gr.update(choices=model_choices(cfg, task), value=default_model(cfg, task)),
+            gr.update(minimum=lo, maximum=hi, step=step, value=value, label=label))
+
+
+def model_changed(model: str, blur_first: bool):
+    """Picking a kernel-based baseline ticks 'Blur it first' (it cannot run without it)."""
+    restorer = BASELINES.get(model)
+    if restorer is not None and restorer.needs_kernel:
+        return gr.update(value=True)
+    return gr.update(value=blur_first)
+
+
+def build_deblur_tab(cfg: AppConfig) -> None:
+    with gr.Row():
+        with gr.Column(scale=2):
+            upload = gr.File(label="Photo (PNG, JPEG, TIFF, WebP, BMP...)", file_count="single",
+                             elem_id="photo-upload")
+            example = gr.Dropdown(choices=list(BUILTIN_NAMES), value=None, label="...or a built-in example",
+                                  elem_id="example")
+            task = gr.Radio(choices=[(TASK_LABELS[t], t) for t in TASKS], value="gaussian", label="Blur type",
+                            elem_id="blur-type")
+            model = gr.Dropdown(choices=model_choices(cfg, "gaussian"), value=default_model(cfg, "gaussian"),
+                                label="Model", elem_id="model")
+            blur_first = gr.Checkbox(value=False, label="Blur it first (then score against the original)",
+                                     info="Applies a synthetic blur to your sharp photo, deblurs it and "
+                                          "shows PSNR / SSIM against the original.")
+            lo, hi, step, value, label = STRENGTH["gaussian"]
+            strength = gr.Slider(lo, hi, value=value, step=step, label=label, visible=False)
+            run = gr.Button("Deblur", variant="primary", elem_id="deblur-button")
+            gr.Markdown(f"Photos up to {MAX_SIDE} x {MAX_SIDE} px ({MAX_PIXELS / 1e6:.1f} MP) are deblurred at "
+                        f"full resolution in {TILE} px tiles; larger ones are refused. Grey, RGBA and "
+                        "16-bit images are converted to 8-bit RGB.")
+        with gr.Column(scale=3):
+            slider = gr.ImageSlider(label="Before / after", type="numpy", elem_id="result-slider")
+            report = gr.Markdown(elem_id="report")
+            download = gr.File(label="Full-resolution result (PNG)", elem_id="download")
+    # .upload / .input fire on the visitor's action only, so clearing the other source cannot loop.
+    upload.upload(lambda: None, outputs=example, queue=False, api_visibility="private")
+    example.input(lambda: None, outputs=upload, queue=False, api_visibility="private")
+    task.input(functools.partial(blur_type_changed, cfg=cfg), inputs=task, outputs=[model, strength],
+               queue=False, api_visibility="private")
+    model.input(model_changed, inputs=[model, blur_first], outputs=blur_first, queue=False,
+                api_visibility="private")
+    blur_first.change(lambda on: gr.update(visible=bool(on)), inputs=blur_first, outputs=strength,
+                      queue=False, api_visibility="private")
+    run.click(functools.partial(deblur_photo, cfg=cfg),
+              inputs=[upload, example, task, model, blur_first, strength],
+              outputs=[slider, download, report], api_name="deblur", concurrency_id="compute")
+
+
+# ------------------------------------------------------------------------------ Video tab
+
+
+def video_model_choices(cfg: AppConfig) -> list[tuple[str, str]]:
+    """Motion networks first (they see 3 frames), then Gaussian ones, then blind baselines."""
+    nets = [(f"{n} (network, 3 frames)", n) for n in networks(cfg, "motion")]
+    nets += [(f"{n} (network, 1 frame)", n) for n in networks(cfg, "gaussian")]
+    return nets + baseline_choices(kernel_baselines=False)
+
+
+def default_video_model(cfg: AppConfig) -> str:
+    nets = networks(cfg, "motion") or networks(cfg, "gaussian")
+    return nets[0] if nets else "blurred"
+
+
+@user_errors
+def deblur_clip(video, model: str, progress: gr.Progress = gr.Progress(), *, cfg: AppConfig = AppConfig()):
+    """Deblur a short clip frame by frame (a motion network sees t-1, t, t+1).
+
+    Returns ((before, after) middle frame, restored MP4 path for the player, the same file for
+    download, Markdown report).
+    """
+    check_model(model, cfg, None, have_kernel=False)
+    path = _upload_path(video)
+    if path is None:
+        raise gr.Error("upload a short video clip")
+    progress(0, desc="Reading the clip")
+    try:
+        frames = list(iter_video(path, max_frames=MAX_VIDEO_FRAMES + 1))
+        fps = video_fps(path)
+    except DeblurError as exc:
+        raise gr.Error(_without_path(str(exc), path)) from exc
+    truncated = len(frames) > MAX_VIDEO_FRAMES
+    frames = frames[:MAX_VIDEO_FRAMES]
+    if len(frames) < 3:
+        raise gr.Error(f"a video needs at least 3 frames (the motion model looks at t-1, t, t+1); "
+                       f"{path.name} has {len(frames)}")
+    h, w = frames[0].shape[:2]
+    if h * w > MAX_VIDEO_PIXELS:
+        raise gr.Error(f"video frames are {w} x {h}; the app takes frames of up to 1280 x 720 "
+                       f"({MAX_VIDEO_PIXELS / 1e6:.2f} MP): use `python -m deblur` for bigger clips")
+    restorer = get_restorer(model, cfg)
+    t0 = time.perf_counter()
+    if isinstance(restorer, Deblurrer):
+        def on_frame(done: int, total: int | None) -> None:
+            progress((done, total), desc=f"Deblurring with {restorer.name}", unit="frames")
+
+        restored = list(restorer.deblur_video(frames, progress=on_frame))
+    else:  # classical baselines are single-image: one frame at a time
+        restored = []
+        for i, frame in enumerate(frames):
+            progress((i, len(frames)), desc=f"Running {model}", unit="frames")
+            restored.append(restorer(frame))
+    run_s = time.perf_counter() - t0
+    out_dir = fresh_output_dir("video")
+    mp4 = str(write_video(out_dir / f"{_safe_stem(path.stem)}_{_safe_stem(model)}.mp4", restored, fps))
+    mid = len(frames) // 2
+    report = (f"**{model}** restored **{len(frames)} frames** of {w} x {h} px in **{run_s:.1f} s** "
+              f"({run_s / len(frames):.2f} s per frame). The slider shows frame {mid + 1}.")
+    if truncated:
+        report += (f"\n\nThe clip is longer than {MAX_VIDEO_FRAMES} frames: only its first "
+                   f"{MAX_VIDEO_FRAMES} were processed.")
+    return (display_copy(frames[mid]), display_copy(restored[mid])), mp4, mp4, report
+
+
+def build_video_tab(cfg: AppConfig) -> None:
+    with gr.Row():
+        with gr.Column(scale=2):
+            video = gr.Video(label="Short clip", sources=["upload"], elem_id="video-upload")
+            model = gr.Dropdown(choices=video_model_choices(cfg), value=default_video_model(cfg),
+                                label="Model", elem_id="video-model")
+            run = gr.Button("Deblur clip", variant="primary", elem_id="video-button")
+            gr.Markdown(f"At least 3 frames; the first {MAX_VIDEO_FRAMES} frames are processed, each at most "
+                        "1280 x 720 px. A 3-frame motion network sees each frame with its neighbours.")
+        with gr.Column(scale=3):
+            slider = gr.ImageSlider(label="Before / after (middle frame)", type="numpy")
+            player = gr.Video(label="Restored clip", interactive=False)
+            download = gr.File(label="Restored clip (MP4)")
+            report = gr.Markdown()
+    run.click(functools.partial(deblur_clip, cfg=cfg), inputs=[video, model],
+              outputs=[slider, player, download, report], api_name="deblur_video", concurrency_id="compute")
+
+
+# ------------------------------------------------------------------------ Leaderboards tab
+
+PUBLISHED = {"leaderboard": "leaderboard.csv", "sweep": "sweep.csv", "speed": "speed.csv"}
+GROUP_COLUMNS = ("dataset", "protocol", "blur")
+TABLE_COLUMNS = ("model", "kind", "n", "psnr", "ssim", "mse", "gain_db", "params", "seconds_per_mp")
+
+
+def read_published(directory: Path) -> tuple[dict[str, pd.DataFrame], list[str]]:
+    """Every published CSV under `directory`, stacked per kind with a `run` column (its folder).
+
+    Returns (tables, problems): unreadable files are reported in `problems`, never raised.
+    """
+    directory = Path(directory)
+    tables: dict[str, pd.DataFrame] = {}
+    problems: list[str] = []
+    for kind, name in PUBLISHED.items():
+        frames = []
+        for path in sorted(directory.rglob(name)) if directory.is_dir() else []:
+            try:
+                df = pd.read_csv(path)
+            except (OSError, ValueError) as exc:  # pandas' parser and empty-data errors are ValueErrors
+                problems.append(f"{path.relative_to(directory)}: unreadable ({' '.join(str(exc).split())})")
+                continue
+            if "model" not in df.columns:
+                problems.append(f"{path.relative_to(directory)}: no 'model' column")
+                continue
+            run = path.parent.relative_to(directory).as_posix()
+            frames.append(df.assign(run=directory.name if run == "." else run))
+        tables[kind] = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    return tables, problems
+
+
+def _labels(df: pd.DataFrame) -> pd.Series:
+    """'run: dataset / protocol / blur' per row (the unit one chart shows)."""
+    if df.empty:
+        return pd.Series([], dtype=str)
+    cols = [c for c in GROUP_COLUMNS if c in df.columns]
+    return df.apply(lambda r: f"{r['run']}: " + " / ".join(str(r[c]) for c in cols if pd.notna(r[c])), axis=1)
+
+
+def _select(df: pd.DataFrame, choice: str | None) -> tuple[pd.DataFrame, list[str], str | None]:
+    if df.empty:
+        return df, [], None
+    labels = _labels(df)
+    options = list(dict.fromkeys(labels))
+    choice = choice if choice in options else options[0]
+    return df[labels == choice], options, choice
+
+
+def leaderboard_view(choice: str | None, cfg: AppConfig = AppConfig()):
+    """Bars + table of one published leaderboard group."""
+    tables, _ = read_published(cfg.leaderboards_dir)
+    rows, _, choice = _select(tables["leaderboard"], choice)
+    if rows.empty:
+        return plots.empty_figure("no published leaderboards yet", height=160), pd.DataFrame()
+    table = rows[[c for c in TABLE_COLUMNS if c in rows.columns]].round(4)
+    return plots.leaderboard_bars(rows, title=choice), table
+
+
+def sweep_view(choice: str | None, cfg: AppConfig = AppConfig()):
+    tables, _ = read_published(cfg.leaderboards_dir)
+    rows, _, choice = _select(tables["sweep"], choice)
+    if rows.empty:
+        return plots.empty_figure("no published sweeps yet", height=160)
+    return plots.sweep_curves(rows, title=choice)
+
+
+def refresh_leaderboards(cfg: AppConfig = AppConfig()):
+    """Re-read eval/leaderboards/ (on page load and on demand): status, selectors and charts."""
+    tables, problems = read_published(cfg.leaderboards_dir)
+    lb, lb_options, lb_choice = _select(tables["leaderboard"], None)
+    sw, sw_options, sw_choice = _select(tables["sweep"], None)
+    speed = tables["speed"]
+    notes = []
+    if not lb_options and not sw_options and speed.empty:
+        notes.append(f"No published leaderboards yet: the evaluator writes them with `python -m eval ... "
+                     f"--out {_shown(cfg.leaderboards_dir)}/<run>` (leaderboard.csv, sweep.csv, speed.csv).")
+    else:
+        notes.append(f"{len(lb_options)} leaderboard(s), {len(sw_options)} sweep(s) and "
+                     f"{speed['run'].nunique() if not speed.empty else 0} speed table(s) from "
+                     f"`{_shown(cfg.leaderboards_dir)}`. The hatched grey bar is the blurred input itself: "
+                     "a model is worth something only above its dashed line.")
+    notes += [f"Skipped {p}." for p in problems]
+    bars, table = leaderboard_view(lb_choice, cfg)
+    if not speed.empty:
+        speed = speed.assign(model=speed["model"] + (" · " + speed["run"] if speed["run"].nunique() > 1 else ""))
+        speed_fig = plots.speed_bars(speed, title="Speed")
+    else:
+        speed_fig = plots.empty_figure("no published speed table yet", height=160)
+    return ("\n\n".join(notes), gr.update(choices=lb_options, value=lb_choice), bars, table,
+            gr.update(choices=sw_options, value=sw_choice), sweep_view(sw_choice, cfg), speed_fig)
+
+
+def _shown(path: Path) -> str:
+    try:
+        return Path(path).resolve().relative_to(ROOT).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def build_leaderboards_tab(cfg: AppConfig) -> Callable[[gr.Blocks], None]:
+    """Returns a function that registers the tab's page-load refresh on the Blocks."""
+    message = gr.Markdown(elem_id="leaderboard-message")
+    reload = gr.Button("Reload", size="sm")
+    choice = gr.Dropdown(label="Leaderboard (run: dataset / protocol / blur)", choices=[], elem_id="leaderboard-choice")
+    bars = gr.Plot(label="PSNR / SSIM / MSE per model", elem_id="leaderboard-bars")
+    table = gr.Dataframe(label="Leaderboard", interactive=False, wrap=True)
+    sweep_choice = gr.Dropdown(label="Sweep (PSNR / SSIM versus blur strength)", choices=[])
+    sweep = gr.Plot(label="Versus blur strength", elem_id="sweep-curves")
+    speed = gr.Plot(label="Speed", elem_id="speed-bars")
+    outputs = [message, choice, bars, table, sweep_choice, sweep, speed]
+    refresh = functools.partial(refresh_leaderboards, cfg=cfg)
+    reload.click(refresh, outputs=outputs, api_name="leaderboards")
+    choice.input(functools.partial(leaderboard_view, cfg=cfg), inputs=choice, outputs=[bars, table],
+                 api_visibility="private")
+    sweep_choice.input(functools.partial(sweep_view, cfg=cfg), inputs=sweep_choice, outputs=sweep,
+                       api_visibility="private")
+
+    def on_load(demo: gr.Blocks) -> None:
+        demo.load(refresh, outputs=outputs, api_visibility="private")
+
+    return on_load
+
+
+# ---------------------------------------------------------------------- Training curves tab
+
+
+def read_training_logs(weights_dir: Path) -> tuple[pd.DataFrame, list[str]]:
+    """weights/<name>.log.csv files stacked with a `model` column; (logs, problems)."""
+    frames, problems = [], []
+    for path in sorted(Path(weights_dir).glob("*.log.csv")) if Path(weights_dir).is_dir() else []:
+        name = path.name[: -len(".log.csv")]
+        try:
+            df = pd.read_csv(path)
+        except (OSError, ValueError) as exc:
+            problems.append(f"{path.name}: unreadable ({' '.join(str(exc).split())})")
+            continue
+        if "epoch" not in df.columns or df.empty:
+            problems.append(f"{path.name}: no epochs logged")
+            continue
+        frames.append(df.assign(model=name))
+    return (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()), problems
+
+
+def training_view(cfg: AppConfig = AppConfig()):
+    """(figure, message) for the Training curves tab."""
+    logs, problems = read_training_logs(cfg.weights_dir)
+    notes = [f"Skipped {p}." for p in problems]
+    if logs.empty:
+        return (plots.empty_figure("no training logs yet"),
+                "\n\n".join([f"No training logs yet: trained networks are shipped with their logs as "
+                             f"`{_shown(cfg.weights_dir)}/<name>.log.csv`, and none is there so far."] + notes))
+    models = list(dict.fromkeys(logs["model"]))
+    notes.insert(0, f"Per-epoch training curves of {len(models)} model(s): {', '.join(models)}, from "
+                    f"`{_shown(cfg.weights_dir)}/*.log.csv` (validation on held-out samples).")
+    return plots.training_curves(logs), "\n\n".join(notes)
+
+
+def build_training_tab(cfg: AppConfig) -> Callable[[gr.Blocks], None]:
+    message = gr.Markdown()
+    figure = gr.Plot(label="Loss, MSE, PSNR and SSIM per epoch", elem_id="training-curves")
+    fn = functools.partial(training_view, cfg=cfg)
+
+    def on_load(demo: gr.Blocks) -> None:
+        demo.load(fn, outputs=[figure, message], api_visibility="private")
+
+    return on_load
+
+
+# --------------------------------------------------------------------------------- the app
+
+
+def status_markdown(cfg: AppConfig = AppConfig()) -> str:
+    nets = networks(cfg)
+    if nets:
+        return "Shipped networks: " + ", ".join(f"`{n}`" for n in nets) + "."
+    return ("**No trained networks are shipped yet** (training is under way): the model lists hold the "
+            "classical baselines only -- " + ", ".join(f"`{n}`" for n in BASELINES) + ".")
+
+
+def build_demo(weights_dir: str | Path = WEIGHTS_DIR, leaderboards_dir: str | Path = LEADERBOARDS_DIR,
+               tile: int = TILE) -> gr.Blocks:
+    """The whole app as a gr.Blocks with its queue enabled. Cheap: no model is loaded here."""
+    cfg = AppConfig(Path(weights_dir), Path(leaderboards_dir), int(tile))
+    with gr.Blocks(title="deep-deblur", analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
+        gr.Markdown("# deep-deblur\nRemove Gaussian and motion blur from photos and video with the CNNs of "
+                    "*Deep Image Deblurring* (CARLO_NET, KAIST_NET, ATROUS_NET) and classical baselines.")
+        status = gr.Markdown(status_markdown(cfg), elem_id="status")
+        with gr.Tabs():
+            with gr.Tab("Deblur", id="deblur"):
+                build_deblur_tab(cfg)
+            with gr.Tab("Video", id="video"):
+                build_video_tab(cfg)
+            with gr.Tab("Leaderboards", id="leaderboards"):
+                leaderboards_load = build_leaderboards_tab(cfg)
+            with gr.Tab("Training curves", id="training"):
+                training_load = build_training_tab(cfg)
+        demo.load(functools.partial(status_markdown, cfg=cfg), outputs=status, api_visibility="private")
+        leaderboards_load(demo)
+        training_load(demo)
+    # One compute worker: two visitors' requests queue and each gets its own result; on a
+    # 2-core machine running them side by side would only make both slower.
+    demo.queue(max_size=32, default_concurrency_limit=1)
+    return demo
+
+
+@functools.cache
+def _module_demo() -> gr.Blocks:
+    return build_demo()
+
+
+def __getattr__(name: str):
+    # `app.demo` for tools that expect one (gradio's reload mode), built on first access only,
+    # so importing the module stays free of side effects.
+    if name == "demo":
+        return _module_demo()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def launch(demo: gr.Blocks, host: str, port: int, share: bool = False) -> str | None:
+    """Start serving without blocking; returns the public link, or None.
+
+    --share without internet: Gradio cannot reach its tunnel server; say so in one line and
+    keep serving locally instead of failing.
+    """
+    try:
+        demo.launch(server_name=host, server_port=port, share=share, prevent_thread_lock=True,
+                    show_error=False, max_file_size=MAX_UPLOAD)
+    except Exception as exc:  # noqa: BLE001 - any tunnel failure; the local server is what matters
+        if not share:
+            raise
+        print(f"--share: could not create a public link ({' '.join(str(exc).split())}); serving locally only")
+        demo.close()
+        demo.launch(server_name=host, server_port=port, share=False, prevent_thread_lock=True,
+                    show_error=False, max_file_size=MAX_UPLOAD)
+    if share and not demo.share_url:
+        print(f"--share: no public link could be created (no internet access?); still serving locally at "
+              f"{demo.local_url}", flush=True)
+    return demo.share_url
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="deep-deblur web app (Gradio)")
+    parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+                        help="address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
+    parser.add_argument("--share", action="store_true", help="ask Gradio for a temporary public link")
+    args = parser.parse_args(argv)
+    # Gradio's telemetry helpers read the environment, not only Blocks(analytics_enabled=False).
+    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+    demo = build_demo()
+    launch(demo, args.host, args.port, args.share)
+    demo.block_thread()
+
+
+if __name__ == "__main__":
+    main()

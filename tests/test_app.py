@@ -1,0 +1,362 @@
+"""Tests for app.py: handlers called directly, then the API through gradio_client.
+
+Networks are tiny untrained models saved into a temporary weights folder (the shipped weights
+may not exist yet); images are a few dozen pixels; the server runs on 127.0.0.1 on a free port.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+import app
+from deblur.data import builtin_image
+from deblur.io import iter_video, read_image, write_video
+from deblur.models import build_model
+from deblur.weights import save_weights, write_manifest_entry
+
+ROOT = Path(__file__).resolve().parent.parent
+TRAIN_LOG = ("epoch,step,samples,lr,loss,val_loss,val_mse,val_psnr,val_ssim,seconds\n"
+             "1,10,160,0.001,0.05,0.055,0.002,27.0,0.80,12.0\n"
+             "2,20,320,0.001,0.04,0.045,0.0015,28.2,0.83,24.0\n")
+
+
+def save_net(weights_dir: Path, name: str, arch: str, task: str, **size) -> None:
+    model = build_model(arch, "lite", task, **size)
+    sha = save_weights(weights_dir / f"{name}.safetensors", model, {"task": task, "name": name})
+    write_manifest_entry(name, f"{name}.safetensors", sha, {"arch": arch, "task": task},
+                         weights_dir=weights_dir)
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory) -> Path:
+    """A weights folder with a tiny Gaussian and a tiny motion network and one training log."""
+    d = tmp_path_factory.mktemp("weights")
+    save_net(d, "carlo_net-gaussian", "carlo_net", "gaussian", layers=2, channels=4)
+    save_net(d, "atrous_net-motion", "atrous_net", "motion", blocks=1, stem=4, channels=4, branch=4, head=4)
+    (d / "carlo_net-gaussian.log.csv").write_text(TRAIN_LOG)
+    return d
+
+
+@pytest.fixture(scope="module")
+def boards(tmp_path_factory) -> Path:
+    """eval/leaderboards-like folder: one run with leaderboard + sweep, and one broken file."""
+    d = tmp_path_factory.mktemp("leaderboards")
+    run = d / "builtin-gaussian"
+    run.mkdir()
+    pd.DataFrame({
+        "model": ["carlo_net-gaussian", "wiener", "blurred"], "kind": ["network", "baseline", "baseline"],
+        "dataset": "builtin", "protocol": "full", "blur": "gaussian", "n": 7,
+        "psnr": [29.0, 28.0, 26.5], "ssim": [0.88, 0.85, 0.8], "mse": [0.0013, 0.0016, 0.0022],
+        "gain_db": [2.5, 1.5, 0.0], "params": [1000, None, None], "seconds_per_mp": [1.0, 0.5, 0.0],
+    }).to_csv(run / "leaderboard.csv", index=False)
+    pd.DataFrame({
+        "model": ["blurred"] * 2 + ["wiener"] * 2, "dataset": "builtin", "protocol": "full", "blur": "gaussian",
+        "level": [1.0, 2.0] * 2, "n": 7, "psnr": [30.0, 26.0, 32.0, 28.0], "ssim": [0.9, 0.8, 0.93, 0.85],
+        "mse": [0.001, 0.0025, 0.0006, 0.0016],
+    }).to_csv(run / "sweep.csv", index=False)
+    (d / "broken").mkdir()
+    (d / "broken" / "leaderboard.csv").write_text("this,is\nnot,a leaderboard\n")
+    return d
+
+
+@pytest.fixture(scope="module")
+def cfg(weights, boards) -> app.AppConfig:
+    return app.AppConfig(weights_dir=weights, leaderboards_dir=boards, tile=64)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory) -> dict[str, Path]:
+    """Tiny inputs, good and bad."""
+    d = tmp_path_factory.mktemp("inputs")
+    rgb = builtin_image("coffee")[100:196:2, 200:328:2]  # 48 x 64, a real photo
+    out = {"rgb": d / "photo.png", "grey": d / "grey.png", "rgba": d / "rgba.png", "deep": d / "deep16.png",
+           "corrupt": d / "corrupt.png", "text": d / "notes.txt", "empty": d / "empty.jpg"}
+    Image.fromarray(rgb).save(out["rgb"])
+    Image.fromarray(rgb[..., 1]).save(out["grey"])
+    Image.fromarray(np.dstack([rgb, np.full(rgb.shape[:2], 128, np.uint8)])).save(out["rgba"])
+    Image.fromarray(rgb[..., 0].astype(np.uint16) * 257).save(out["deep"])
+    out["corrupt"].write_bytes(out["rgb"].read_bytes()[:60])
+    out["text"].write_text("not a picture\n")
+    out["empty"].write_bytes(b"")
+    frames = [np.roll(rgb, 2 * i, axis=1) for i in range(5)]
+    out["video"] = write_video(d / "clip.mp4", frames, fps=10)
+    out["short"] = write_video(d / "short.mp4", frames[:2], fps=10)
+    return out
+
+
+class Recorder:
+    """Stands in for gr.Progress and records every update."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple] = []
+
+    def __call__(self, value, desc=None, total=None, unit="steps"):
+        self.calls.append((value, desc, unit))
+
+
+def photo(cfg, upload=None, example=None, task="gaussian", model="blurred", blur_first=False, strength=1.5,
+          progress=None):
+    return app.deblur_photo(upload, example, task, model, blur_first, strength,
+                            progress or Recorder(), cfg=cfg)
+
+
+# ----------------------------------------------------------------------------- photo handler
+
+
+def test_photo_network_full_resolution_fresh_png_and_tile_progress(cfg, files):
+    progress = Recorder()
+    (before, after), png, report = photo(cfg, str(files["rgb"]), model="carlo_net-gaussian", progress=progress)
+    src = read_image(files["rgb"])
+    assert before.shape == after.shape == src.shape and after.dtype == np.uint8
+    np.testing.assert_array_equal(before, src)
+    assert np.array_equal(read_image(png), after)
+    assert Path(png).name == "photo_carlo_net-gaussian.png"
+    assert re.search(r"\*\*carlo_net-gaussian\*\* took \*\*\d+\.\d\d s\*\*", report)
+    tiles = [c for c in progress.calls if c[2] == "tiles"]
+    assert tiles and tiles[-1][0][0] == tiles[-1][0][1]  # the bar reaches done == total
+    # Every request writes its own file: a second run never overwrites the first one's result.
+    _, png2, _ = photo(cfg, str(files["rgb"]), model="carlo_net-gaussian")
+    assert png2 != png and Path(png).is_file() and Path(png2).is_file()
+
+
+def test_photo_large_image_is_tiled(cfg, tmp_path):
+    img = builtin_image("astronaut")[::4, ::3][:100, :150]  # larger than the 72 px tile
+    Image.fromarray(img).save(tmp_path / "big.png")
+    progress = Recorder()
+    _, png, report = photo(cfg, str(tmp_path / "big.png"), model="carlo_net-gaussian", progress=progress)
+    assert read_image(png).shape == img.shape
+    assert "tiles" in report
+    assert [c for c in progress.calls if c[2] == "tiles"][-1][0][1] > 1
+
+
+def test_photo_builtin_example_blur_first_scores_both(cfg):
+    (before, after), png, report = photo(cfg, example="chelsea", model="wiener", blur_first=True, strength=2.0)
+    sharp = builtin_image("chelsea")
+    assert after.shape == before.shape == sharp.shape
+    assert not np.array_equal(before, sharp)  # the slider's "before" is the blurred photo
+    assert "| blurred input |" in report and "| wiener |" in report and "dB** over the blurred input" in report
+    assert Path(png).name == "chelsea_wiener.png"
+
+
+def test_photo_motion_blur_first_with_3_frame_network(cfg, files):
+    (before, after), _, report = photo(cfg, str(files["rgb"]), task="motion", model="atrous_net-motion",
+                                       blur_first=True, strength=6)
+    assert after.shape == (48, 64, 3)
+    assert "motion blur" in report and "| atrous_net-motion |" in report
+
+
+@pytest.mark.parametrize("kind", ["grey", "rgba", "deep"])
+def test_photo_converts_grey_rgba_16bit(cfg, files, kind):
+    (before, after), png, _ = photo(cfg, str(files[kind]))
+    assert after.shape == (48, 64, 3) and after.dtype == np.uint8
+    assert read_image(png).shape == (48, 64, 3)
+
+
+@pytest.mark.parametrize("kind, message", [
+    ("corrupt", "corrupt.png"), ("text", "notes.txt"), ("empty", "empty.jpg"),
+])
+def test_photo_bad_files_are_gr_errors_naming_the_file(cfg, files, kind, message):
+    with pytest.raises(gr.Error) as err:
+        photo(cfg, str(files[kind]))
+    assert message in err.value.message
+    assert str(files[kind].parent) not in err.value.message  # no server-side temp path
+
+
+def test_photo_huge_image_refused_with_the_limit(cfg, files, monkeypatch):
+    monkeypatch.setattr(app, "MAX_PIXELS", 1000)
+    with pytest.raises(gr.Error, match="more than the limit of 1,000"):
+        photo(cfg, str(files["rgb"]))
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({}, "upload a photo"),
+    ({"model": "wiener"}, "tick 'Blur it first'"),
+    ({"model": "richardson_lucy"}, "true blur kernel"),
+    ({"model": "no_such_model"}, "unknown model 'no_such_model'; choose one of: .*carlo_net-gaussian.*blurred"),
+    ({"model": "carlo_net-gaussian", "task": "motion"}, "trained for gaussian blur"),
+    ({"task": "sideways"}, "blur type must be one of"),
+    ({"example": "not_a_builtin"}, "unknown example"),
+    ({"blur_first": True, "strength": 40}, "between 0.5 and 3"),
+])
+def test_photo_bad_requests_are_gr_errors(cfg, files, kwargs, message):
+    args = {"upload": str(files["rgb"]) if "example" not in kwargs and kwargs else None, **kwargs}
+    with pytest.raises(gr.Error, match=message):
+        photo(cfg, **args)
+
+
+def test_corrupted_weights_are_refused(tmp_path, files):
+    save_net(tmp_path, "carlo_net-gaussian", "carlo_net", "gaussian", layers=2, channels=4)
+    path = tmp_path / "carlo_net-gaussian.safetensors"
+    data = bytearray(path.read_bytes())
+    data[-40:] = bytes(255 - b for b in data[-40:])  # flip bits of the last tensor values
+    path.write_bytes(bytes(data))
+    bad = app.AppConfig(weights_dir=tmp_path, leaderboards_dir=tmp_path)
+    with pytest.raises(gr.Error, match="SHA-256"):
+        photo(bad, str(files["rgb"]), model="carlo_net-gaussian")
+
+
+def test_restorers_are_cached(cfg):
+    assert app.get_restorer("carlo_net-gaussian", cfg) is app.get_restorer("carlo_net-gaussian", cfg)
+
+
+def test_model_lists_follow_the_blur_type(cfg, tmp_path):
+    gauss = [v for _, v in app.model_choices(cfg, "gaussian")]
+    motion = [v for _, v in app.model_choices(cfg, "motion")]
+    assert gauss[0] == "carlo_net-gaussian" and "atrous_net-motion" not in gauss
+    assert motion[0] == "atrous_net-motion" and "carlo_net-gaussian" not in motion
+    assert {"blurred", "wiener", "richardson_lucy"} <= set(gauss) & set(motion)
+    video = [v for _, v in app.video_model_choices(cfg)]
+    assert video[:2] == ["atrous_net-motion", "carlo_net-gaussian"] and "wiener" not in video
+    models, slider = app.blur_type_changed("motion", cfg=cfg)
+    assert models["value"] == "atrous_net-motion" and slider["label"] == app.STRENGTH["motion"][4]
+    empty = app.AppConfig(weights_dir=tmp_path, leaderboards_dir=tmp_path)
+    assert app.default_model(empty, "gaussian") in app.BASELINES
+    assert "No trained networks are shipped yet" in app.status_markdown(empty)
+    assert "carlo_net-gaussian" in app.status_markdown(cfg)
+
+
+# ----------------------------------------------------------------------------- video handler
+
+
+def test_video_motion_network_all_frames(cfg, files):
+    progress = Recorder()
+    (before, after), player, download, report = app.deblur_clip(str(files["video"]), "atrous_net-motion",
+                                                                progress, cfg=cfg)
+    assert player == download and Path(player).suffix == ".mp4"
+    out = list(iter_video(player))
+    assert len(out) == 5 and out[0].shape == (48, 64, 3)
+    assert before.shape == after.shape == (48, 64, 3)
+    assert "5 frames" in report
+    assert [c for c in progress.calls if c[2] == "frames"][-1][0] == (5, 5)
+
+
+def test_video_baseline_and_frame_cap(cfg, files, monkeypatch):
+    monkeypatch.setattr(app, "MAX_VIDEO_FRAMES", 3)
+    _, player, _, report = app.deblur_clip(str(files["video"]), "blurred", Recorder(), cfg=cfg)
+    assert len(list(iter_video(player))) == 3
+    assert "only its first 3 were processed" in report
+
+
+@pytest.mark.parametrize("video, model, message", [
+    ("short", "atrous_net-motion", "at least 3 frames"),
+    ("text", "blurred", "notes.txt"),
+    (None, "blurred", "upload a short video"),
+    ("video", "wiener", "no known kernel"),
+    ("video", "nope", "unknown model"),
+])
+def test_video_bad_requests_are_gr_errors(cfg, files, video, model, message):
+    with pytest.raises(gr.Error, match=message):
+        app.deblur_clip(str(files[video]) if video else None, model, Recorder(), cfg=cfg)
+
+
+def test_video_frames_too_large(cfg, files, monkeypatch):
+    monkeypatch.setattr(app, "MAX_VIDEO_PIXELS", 100)
+    with pytest.raises(gr.Error, match="frames are 64 x 48"):
+        app.deblur_clip(str(files["video"]), "blurred", Recorder(), cfg=cfg)
+
+
+# ---------------------------------------------------------------- leaderboards and training
+
+
+def test_leaderboards_from_published_csv(cfg):
+    message, choice, bars, table, sweep_choice, sweep, speed = app.refresh_leaderboards(cfg)
+    assert choice["value"] == "builtin-gaussian: builtin / full / gaussian"
+    assert "Skipped broken/leaderboard.csv" in message
+    assert len(bars.data) == 3 and "blurred (input)" in list(bars.data[0].x)
+    assert list(table["model"]) == ["carlo_net-gaussian", "wiener", "blurred"]
+    assert sweep_choice["value"] == "builtin-gaussian: builtin / full / gaussian"
+    assert len(sweep.data) == 4
+    assert not speed.data  # no speed.csv published: a message figure
+
+
+def test_leaderboards_missing_folder_is_a_message(tmp_path):
+    empty = app.AppConfig(weights_dir=tmp_path, leaderboards_dir=tmp_path / "nothing")
+    message, choice, bars, table, _, sweep, _ = app.refresh_leaderboards(empty)
+    assert "No published leaderboards yet" in message
+    assert not bars.data and not sweep.data and table.empty
+    # The repository's own folder (empty or not) never raises either.
+    app.refresh_leaderboards(app.AppConfig())
+
+
+def test_training_curves_from_logs(cfg, tmp_path):
+    fig, message = app.training_view(cfg)
+    assert "carlo_net-gaussian" in message and len(fig.data) == 5
+    fig, message = app.training_view(app.AppConfig(weights_dir=tmp_path, leaderboards_dir=tmp_path))
+    assert "No training logs yet" in message and not fig.data
+
+
+# ------------------------------------------------------------------------- server and client
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(cfg):
+    demo = app.build_demo(cfg.weights_dir, cfg.leaderboards_dir, tile=cfg.tile)
+    app.launch(demo, "127.0.0.1", free_port())
+    yield demo
+    demo.close()
+
+
+def test_api_through_gradio_client(server, files):
+    from gradio_client import Client, handle_file
+
+    client = Client(server.local_url, verbose=False)
+    jobs = [client.submit(handle_file(str(files["rgb"])), None, "gaussian", model, False, 1.5, api_name="/deblur")
+            for model in ("carlo_net-gaussian", "blurred")]
+    results = [job.result(timeout=120) for job in jobs]
+    for (slider, png, report), model in zip(results, ("carlo_net-gaussian", "blurred")):
+        assert len(slider) == 2 and model in report
+        assert read_image(png).shape == (48, 64, 3)
+    assert results[0][1] != results[1][1]  # two visitors, two result files
+    np.testing.assert_array_equal(read_image(results[1][1]), read_image(files["rgb"]))
+
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match="tick 'Blur it first'"):
+        client.predict(handle_file(str(files["rgb"])), None, "gaussian", "wiener", False, 1.5, api_name="/deblur")
+    with pytest.raises(AppError, match="at least 3 frames"):
+        client.predict(handle_file(str(files["short"])), "blurred", api_name="/deblur_video")
+    message, *_ = client.predict(api_name="/leaderboards")
+    assert "leaderboard(s)" in message
+
+
+def test_share_without_internet_keeps_serving(cfg, monkeypatch, capsys):
+    import httpx
+    from gradio import networking
+
+    def no_tunnel(*args, **kwargs):
+        raise RuntimeError("Could not get share link from Gradio API Server.")
+
+    monkeypatch.setattr(networking, "setup_tunnel", no_tunnel)
+    demo = app.build_demo(cfg.weights_dir, cfg.leaderboards_dir)
+    try:
+        assert app.launch(demo, "127.0.0.1", free_port(), share=True) is None
+        assert httpx.get(demo.local_url, timeout=30).status_code == 200
+    finally:
+        demo.close()
+    assert "still serving locally at http://127.0.0.1:" in capsys.readouterr().out
+
+
+def test_import_has_no_side_effects():
+    code = ("import threading, app; "
+            "assert 'demo' not in vars(app), 'a Blocks was built at import'; "
+            "assert threading.active_count() == 1, threading.enumerate(); "
+            "import sys; app.main(['--help'])")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "--share" in proc.stdout and "--port" in proc.stdout

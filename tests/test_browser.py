@@ -1,0 +1,111 @@
+"""The app in a real browser: Debian's Chromium driven by Playwright's Python package.
+
+Starts the app on 127.0.0.1 (a tiny untrained network in a temporary weights folder, a small
+published leaderboard in a temporary folder), uploads a photo, runs the network, waits for the
+before/after images, then opens the Leaderboards tab and waits for a rendered Plotly chart.
+
+No browser download: Playwright launches /usr/bin/chromium (`apt-get install chromium`), with
+the flags this closed-network machine needs. Skipped, with the reason, when either is missing.
+Screenshots go to $APP_SCREENSHOTS if set (else the test's temporary folder).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from PIL import Image
+
+CHROMIUM = Path("/usr/bin/chromium")
+# Without the background-networking flags Chromium keeps dialling Google's hosts, which this
+# machine's closed network refuses; the rest keep a headless run quiet and repeatable.
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+TIMEOUT_MS = 120_000  # generous: the test machine may be busy with training on both cores
+
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium (apt-get install chromium)"
+)
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    pytest.importorskip("playwright.sync_api", reason="needs the playwright Python package (pip install playwright)")
+    import app
+    from deblur.models import build_model
+    from deblur.weights import save_weights, write_manifest_entry
+
+    weights = tmp_path_factory.mktemp("weights")
+    model = build_model("carlo_net", "lite", "gaussian", layers=2, channels=4)
+    sha = save_weights(weights / "carlo_net-gaussian.safetensors", model, {"task": "gaussian"})
+    write_manifest_entry("carlo_net-gaussian", "carlo_net-gaussian.safetensors", sha,
+                         {"arch": "carlo_net", "task": "gaussian"}, weights_dir=weights)
+    boards = tmp_path_factory.mktemp("leaderboards")
+    (boards / "builtin-gaussian").mkdir()
+    pd.DataFrame({
+        "model": ["carlo_net-gaussian", "wiener", "blurred"], "kind": ["network", "baseline", "baseline"],
+        "dataset": "builtin", "protocol": "full", "blur": "gaussian", "n": 7,
+        "psnr": [29.0, 28.0, 26.5], "ssim": [0.88, 0.85, 0.8], "mse": [0.0013, 0.0016, 0.0022],
+    }).to_csv(boards / "builtin-gaussian" / "leaderboard.csv", index=False)
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    demo = app.build_demo(weights, boards)
+    app.launch(demo, "127.0.0.1", port)
+    yield demo.local_url
+    demo.close()
+
+
+@pytest.fixture
+def page(tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        # A persistent context on a fresh, empty profile folder = Chromium's --user-data-dir.
+        context = pw.chromium.launch_persistent_context(
+            str(tmp_path / "profile"), executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS,
+            viewport={"width": 1280, "height": 1000},
+        )
+        context.set_default_timeout(TIMEOUT_MS)
+        try:
+            yield context.pages[0] if context.pages else context.new_page()
+        finally:
+            context.close()
+
+
+def test_deblur_photo_then_leaderboard_chart(served, page, tmp_path):
+    shots = Path(os.environ.get("APP_SCREENSHOTS", tmp_path))
+    shots.mkdir(parents=True, exist_ok=True)
+    from deblur.data import builtin_image
+
+    photo = tmp_path / "cat.png"
+    Image.fromarray(builtin_image("chelsea")[60:156, 120:248]).save(photo)  # 96 x 128
+
+    page.goto(served)
+    page.locator("#photo-upload input[type=file]").set_input_files(str(photo))
+    page.locator("#photo-upload").get_by_text("cat.png").first.wait_for()
+    page.locator("#deblur-button").click()
+
+    # The report names the network and its time; the slider holds the before and after images.
+    page.locator("#report").get_by_text("carlo_net-gaussian").first.wait_for()
+    images = page.locator("#result-slider img")
+    images.first.wait_for()
+    assert images.count() >= 2
+    sizes = [img.evaluate("i => [i.complete, i.naturalWidth, i.naturalHeight]") for img in images.all()]
+    assert all(done and (w, h) == (128, 96) for done, w, h in sizes), sizes
+    assert "took" in page.locator("#report").inner_text()
+    page.locator('#download a[download="cat_carlo_net-gaussian.png"]').wait_for()  # full-size PNG link
+    page.screenshot(path=str(shots / "app-deblur.png"), full_page=True)
+
+    page.get_by_role("tab", name="Leaderboards").click()
+    chart = page.locator("#leaderboard-bars .js-plotly-plot")
+    chart.wait_for()
+    assert chart.locator(".bars .point").count() >= 9  # 3 models x PSNR, SSIM, MSE
+    assert "blurred (input)" in chart.inner_text()
+    page.screenshot(path=str(shots / "app-leaderboards.png"), full_page=True)
