@@ -21,6 +21,13 @@ from eval.config import BLURS, DEFAULT_SEED, MOTION_LENGTH, PROTOCOLS, SIGMA_MAX
 SUBCOMMANDS = ("sweep", "speed", "readme")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors, like every other bad-input message of the evaluator."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -44,7 +51,7 @@ def _common(p: argparse.ArgumentParser, out_help: str) -> None:
                    help="'all' = shipped networks for the blur type + baselines; or a comma-separated list")
     p.add_argument("--out", type=Path, default=None, metavar="DIR", help=out_help)
     p.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"blur seed (default {DEFAULT_SEED})")
-    p.add_argument("--limit", type=_positive_int, default=None, metavar="N", help="first N images only")
+    p.add_argument("--limit", type=_positive_int, default=None, metavar="N", help="N images, evenly spaced over the dataset")
     p.add_argument("--protocol", choices=PROTOCOLS, default="full",
                    help="full (default) or cifar: the paper's 32x32 Gaussian experiment")
     p.add_argument("--motion-length", type=float, default=MOTION_LENGTH, metavar="PX",
@@ -56,7 +63,7 @@ def _common(p: argparse.ArgumentParser, out_help: str) -> None:
 
 
 def run_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="python -m eval",
         description="Score models and baselines on a dataset: per_image.csv, leaderboard.csv, run.json. "
                     "Other commands: 'python -m eval sweep|speed|readme -h'.",
@@ -69,7 +76,7 @@ def run_parser() -> argparse.ArgumentParser:
 
 
 def sweep_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m eval sweep",
+    p = _Parser(prog="python -m eval sweep",
                                 description="PSNR / SSIM against blur strength (sigma or motion length)")
     _common(p, "output directory (default runs/sweep-<dataset>-<blur>)")
     p.add_argument("--levels", default=None, metavar="X[,X...]",
@@ -78,11 +85,11 @@ def sweep_parser() -> argparse.ArgumentParser:
 
 
 def speed_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m eval speed",
+    p = _Parser(prog="python -m eval speed",
                                 description="seconds per frame, MP/s, peak memory, MACs, efficiency vs the "
                                             "machine's matmul peak, and Richardson-Lucy time on the same frame")
     p.add_argument("--models", default="all", metavar="all|NAME[,NAME...]",
-                   help="shipped networks, baselines, or ARCH@PRESET[-TASK] (untrained: timing only)")
+                   help="all (shipped networks + baselines), names, or ARCH@PRESET[-TASK] (untrained: timing only)")
     p.add_argument("--size", default="720x1280", metavar="HxW", help="frame size (default 720x1280)")
     p.add_argument("--out", type=Path, default=None, metavar="DIR", help="output directory (default runs/speed-HxW)")
     p.add_argument("--repeats", type=_positive_int, default=1, help="timed runs per model (median)")
@@ -95,11 +102,12 @@ def speed_parser() -> argparse.ArgumentParser:
 
 
 def readme_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m eval readme",
+    p = _Parser(prog="python -m eval readme",
                                 description="render the README leaderboard block from eval/leaderboards/")
     p.add_argument("--dir", type=Path, default=None, help="leaderboards folder (default eval/leaderboards)")
     p.add_argument("--write", type=Path, default=None, metavar="README.md",
                    help="replace the text between <!-- leaderboard:start --> and <!-- leaderboard:end -->")
+    p.add_argument("--sweeps", action="store_true", help="also render the published sweeps as tables")
     return p
 
 

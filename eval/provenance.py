@@ -26,7 +26,10 @@ def git_commit(root: Path = REPO_ROOT) -> dict[str, Any]:
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
                              timeout=10, check=True).stdout.strip()
-        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+        # Dirty = the code that produces numbers (deblur/, eval/) differs from the commit,
+        # new files included; other people's work elsewhere in the checkout does not count.
+        status = subprocess.run(["git", "status", "--porcelain", "--", "deblur", "eval",
+                                 ":(exclude)eval/leaderboards"], cwd=root,
                                 capture_output=True, text=True, timeout=10, check=True).stdout
     except (OSError, subprocess.SubprocessError):
         return {"commit": None, "dirty": None}

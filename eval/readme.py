@@ -49,11 +49,15 @@ def _command(meta: dict[str, Any]) -> str:
     return "python -m eval " + " ".join(shlex.quote(a) for a in argv)
 
 
-def _describe(meta: dict[str, Any], n_images: int) -> str:
+def _describe(meta: dict[str, Any], n_images: int, n_unblurred: int) -> str:
     cfg = meta.get("config", {})
-    parts = [f"{n_images} images", f"protocol {cfg.get('protocol')}", f"seed {cfg.get('seed')}"]
+    what = "frames" if meta.get("dataset", {}).get("kind") in ("video", "reds", "gopro") else "images"
+    count = f"{n_images} {what}"
+    if n_unblurred:
+        count += f" ({n_unblurred} left out of the means: their blurred input equals the target)"
+    parts = [count, f"protocol {cfg.get('protocol')}", f"seed {cfg.get('seed')}"]
     if cfg.get("blur") == "gaussian" and not meta.get("dataset", {}).get("real_blur"):
-        parts.append(f"sigma ~ U[0, {cfg.get('sigma_max')}]")
+        parts.append(f"sigma ~ U[0, {cfg.get('sigma_max'):g}]")
     if cfg.get("motion_length") is not None:
         parts.append(f"motion: camera path {cfg['motion_length']:g} px per exposure")
     if cfg.get("single_frame"):
@@ -71,11 +75,9 @@ def render_leaderboard(name: str, folder: Path) -> str:
     rows = [[f"`{r.model}`", _num(r.psnr, ".2f"), _num(r.ssim, ".4f"), _num(r.gain_db, "+.2f"),
              _params(r.params), _num(r.seconds_per_mp, ".3g")] for r in lb.itertuples()]
     body = _table(["model", "PSNR (dB)", "SSIM", "gain (dB)", "params", "s / MP"], rows)
-    notes = [f"{title} ({_describe(meta, int(lb['n'].max()))})", "", body]
-    capped = int(lb["n_capped"].sum()) if "n_capped" in lb else 0
-    if capped:
-        notes += ["", f"{capped} image scores hit the {meta.get('conventions', {}).get('psnr_cap_db', 100):g} dB "
-                      "PSNR cap (output identical to target); see psnr_of_mean_mse in leaderboard.csv."]
+    base = lb[lb["model"] == "blurred"]
+    n_unblurred = int(base["n_unblurred"].iloc[0]) if len(base) else int(lb["n_unblurred"].max())
+    notes = [f"{title} ({_describe(meta, int(lb['n'].max()), n_unblurred)})", "", body]
     cmd = _command(meta)
     if cmd:
         notes += ["", f"Reproduce: `{cmd}`"]
@@ -120,8 +122,8 @@ def render_sweep(name: str, folder: Path) -> str:
     return "\n".join(notes)
 
 
-def render(root: Path = LEADERBOARDS) -> str:
-    """Markdown for every published run under `root` (headline runs first)."""
+def render(root: Path = LEADERBOARDS, sweeps: bool = False) -> str:
+    """Markdown for every published run under `root` (headline runs first; sweeps if asked)."""
     if not root.is_dir():
         raise DeblurError(f"no leaderboards folder at {root}")
     folders = [p for p in root.iterdir() if p.is_dir()]
@@ -132,7 +134,7 @@ def render(root: Path = LEADERBOARDS) -> str:
             parts.append(render_leaderboard(folder.name, folder))
         elif (folder / "speed.csv").exists():
             parts.append(render_speed(folder.name, folder))
-        elif (folder / "sweep.csv").exists():
+        elif sweeps and (folder / "sweep.csv").exists():
             parts.append(render_sweep(folder.name, folder))
     if not parts:
         raise DeblurError(f"no published leaderboards under {root}")
@@ -151,7 +153,7 @@ def replace_block(text: str, block: str) -> str:
 
 
 def readme(args: argparse.Namespace) -> int:
-    block = render(Path(args.dir) if args.dir else LEADERBOARDS)
+    block = render(Path(args.dir) if args.dir else LEADERBOARDS, sweeps=args.sweeps)
     if args.write is None:
         print(block, end="")
         return 0

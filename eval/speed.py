@@ -142,10 +142,13 @@ def resolve_speed_models(request: str) -> list[str]:
     from deblur.baselines import BASELINES
     from deblur.weights import shipped_models
 
-    if request.strip() == "all":
-        names = list(shipped_models()) + list(BASELINES)
-    else:
-        names = [n.strip() for n in request.split(",") if n.strip()]
+    names: list[str] = []
+    for token in (t.strip() for t in request.split(",")):
+        # "all" = every shipped network (both tasks) and every baseline; may be combined with
+        # more names, e.g. "all,atrous_net@lite" to time an untrained preset as well.
+        for name in (list(shipped_models()) + list(BASELINES)) if token == "all" else [token] if token else []:
+            if name not in names:
+                names.append(name)
     if RL in BASELINES and RL not in names:
         names.append(RL)
     return names

@@ -171,7 +171,7 @@ def _fake_shipped(task=None):
 
 @pytest.mark.parametrize("case", ["missing_path", "wrong_layout", "unknown_model", "gaussian_only_arch",
                                   "gaussian_network_for_motion", "kernel_baseline_on_real_blur",
-                                  "cifar_protocol_for_motion"])
+                                  "cifar_protocol_for_motion", "bad_option"])
 def test_bad_input_exits_2_with_one_line_and_writes_nothing(case, photos, tmp_path, capsys, monkeypatch):
     out = tmp_path / "bad"
     monkeypatch.setattr(inputs, "_shipped", _fake_shipped)
@@ -188,8 +188,13 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(case, photos, tmp_pa
                                         "--models", "carlo_net-gaussian"],
         "kernel_baseline_on_real_blur": ["--dataset", f"pairs:{tmp_path / 'pairs'}", "--models", "wiener"],
         "cifar_protocol_for_motion": ["--dataset", f"photos:{photos}", "--blur", "motion", "--protocol", "cifar"],
+        "bad_option": ["--dataset", f"photos:{photos}", "--blur", "defocus"],
     }[case]
-    assert run_eval(*args, "--out", str(out)) == 2
+    try:
+        code = run_eval(*args, "--out", str(out))
+    except SystemExit as exc:  # argparse exits by itself
+        code = exc.code
+    assert code == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and err.startswith("error: ")
     assert not out.exists()
