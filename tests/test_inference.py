@@ -6,8 +6,9 @@ import torch
 from torch import nn
 
 from deblur.errors import DeblurError, ImageError, UnknownModelError
-from deblur.inference import Deblurrer
+from deblur.inference import Deblurrer, available_restorers, deblur_video, load_restorer
 from deblur.models import ARCH_TASKS, ARCHITECTURES, build_model
+from deblur.weights import load_weights, save_weights
 
 
 class TinyNet(nn.Module):
@@ -229,3 +230,43 @@ def test_every_architecture_tiled_matches_untiled(arch, task):
     out = tiled(img, progress=lambda done, total: calls.append(total))
     assert calls and calls[-1] == 4
     assert np.abs(whole.astype(int) - out.astype(int)).max() <= 1
+
+
+# ------------------------------------------------------------------ restorer lookup
+
+
+def test_unknown_restorer_lists_valid_names():
+    with pytest.raises(UnknownModelError) as err:
+        load_restorer("no_such_model")
+    message = str(err.value)
+    assert "no_such_model" in message
+    for name in available_restorers():
+        assert name in message
+
+
+def test_baseline_restorer_and_video_windowing_with_it():
+    restorer = load_restorer("blurred", tile=64)  # network options do not apply and are ignored
+    assert restorer.name == "blurred" and restorer.frames == 1 and not restorer.needs_kernel
+    frames = [np.full((6, 8, 3), t, np.uint8) for t in range(4)]
+    assert [int(o[0, 0, 0]) for o in deblur_video(restorer, frames)] == [0, 1, 2, 3]
+    assert "wiener" in available_restorers("motion")
+
+
+def test_weight_file_and_shipped_name_become_deblurrers(tmp_path, monkeypatch):
+    torch.manual_seed(0)
+    model = build_model("carlo_net", "lite", "gaussian", layers=2, channels=4)
+    path = tmp_path / "tiny.safetensors"
+    save_weights(path, model, {"task": "gaussian"})
+    from_file = load_restorer(str(path), tile=None)
+    assert isinstance(from_file, Deblurrer) and from_file.name == "tiny" and from_file.tile is None
+    assert from_file.frames == 1 and from_file.needs_kernel is False
+
+    import deblur.inference as inference
+
+    monkeypatch.setattr(inference, "shipped_models", lambda task=None: ["tiny-gaussian"])
+    monkeypatch.setattr(inference, "load_model", lambda name: load_weights(path))
+    shipped = load_restorer("tiny-gaussian", tile=96)
+    assert shipped.name == "tiny-gaussian" and shipped.tile == 96
+    img = _image(20, 24)
+    np.testing.assert_array_equal(shipped(img), from_file(img))
+    assert available_restorers()[0] == "tiny-gaussian"
