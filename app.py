@@ -49,6 +49,9 @@ LEADERBOARDS_DIR = ROOT / "eval" / "leaderboards"
 # memory whatever the size); above it the app refuses with a gr.Error instead of shrinking.
 MAX_SIDE = 4096
 MAX_PIXELS = MAX_SIDE * MAX_SIDE  # 16.8 MP, e.g. 4096 x 4096 or 5000 x 3350
+# "Blur it first" synthesises the blur and scores the result on the whole photo, which costs
+# far more than deblurring alone (a motion blur averages dozens of warped copies): 4K at most.
+MAX_BLUR_FIRST_PIXELS = 3840 * 2160
 TILE = 512
 DISPLAY_SIDE = 1600  # the before/after slider shows a copy this large at most; the PNG is full size
 # Video: frames past MAX_VIDEO_FRAMES are left out (and the report says so); bigger frames refused.
@@ -308,6 +311,10 @@ def deblur_photo(upload, example: str | None, task: str, model: str, blur_first:
     kernel, sharp, note = None, None, ""
     frames = img
     if blur_first:
+        if h * w > MAX_BLUR_FIRST_PIXELS:
+            raise gr.Error(f"'Blur it first' takes photos of up to 3840 x 2160 px "
+                           f"({MAX_BLUR_FIRST_PIXELS / 1e6:.1f} MP); this one is {w} x {h}. Untick it "
+                           "to deblur the photo as it is, or crop it")
         progress(0, desc="Blurring the photo first")
         sharp = img
         frames, kernel, note = synthesise_blur(img, task, strength)
@@ -329,6 +336,7 @@ def deblur_photo(upload, example: str | None, task: str, model: str, blur_first:
     if max(h, w) > DISPLAY_SIDE:
         report.append(f"The slider shows a copy at most {DISPLAY_SIDE} px wide; the PNG below is full size.")
     if blur_first:
+        progress(None, desc="Scoring PSNR / SSIM against the original")
         report.append(f"Input: the photo with synthetic {note}.")
         report.append(_metrics_table(sharp, before, out, model))
     return (display_copy(before), display_copy(out)), str(png), "\n\n".join(report)
@@ -368,8 +376,8 @@ def build_deblur_tab(cfg: AppConfig) -> None:
             strength = gr.Slider(lo, hi, value=value, step=step, label=label, visible=False)
             run = gr.Button("Deblur", variant="primary", elem_id="deblur-button")
             gr.Markdown(f"Photos up to {MAX_SIDE} x {MAX_SIDE} px ({MAX_PIXELS / 1e6:.1f} MP) are deblurred at "
-                        f"full resolution in {TILE} px tiles; larger ones are refused. Grey, RGBA and "
-                        "16-bit images are converted to 8-bit RGB.")
+                        f"full resolution in {TILE} px tiles; larger ones are refused ('Blur it first': up "
+                        "to 3840 x 2160). Grey, RGBA and 16-bit images are converted to 8-bit RGB.")
         with gr.Column(scale=3):
             slider = gr.ImageSlider(label="Before / after", type="numpy", elem_id="result-slider")
             report = gr.Markdown(elem_id="report")

@@ -178,6 +178,13 @@ def test_photo_huge_image_refused_with_the_limit(cfg, files, monkeypatch):
         photo(cfg, str(files["rgb"]))
 
 
+def test_blur_first_has_its_own_size_limit(cfg, files, monkeypatch):
+    monkeypatch.setattr(app, "MAX_BLUR_FIRST_PIXELS", 1000)
+    with pytest.raises(gr.Error, match="'Blur it first' takes photos of up to"):
+        photo(cfg, str(files["rgb"]), blur_first=True)
+    photo(cfg, str(files["rgb"]))  # the same photo deblurs as it is
+
+
 @pytest.mark.parametrize("kwargs, message", [
     ({}, "upload a photo"),
     ({"model": "wiener"}, "tick 'Blur it first'"),
