@@ -136,7 +136,7 @@ def run(opts: Options) -> int:
 def _image(restorer: Callable, kernel: np.ndarray | None, src: Path, dst: Path,
            quiet: bool) -> None:
     if dst.is_dir():
-        dst = dst / src.name
+        dst = dst / _output_name(src)
     _check_writable_image(dst)
     if _same_file(src, dst):
         raise DeblurError(f"output {dst} is the input file: refusing to overwrite it")
@@ -162,9 +162,8 @@ def _folder(restorer: Callable, kernel: np.ndarray | None, src: Path, dst: Path,
     dst.mkdir(parents=True, exist_ok=True)
     failed = 0
     for path in tqdm(files, desc=src.name or str(src), unit="image", disable=quiet):
-        name = path.name if path.suffix.lower() in io.WRITE_FORMATS else path.stem + ".png"
         try:
-            io.write_image(dst / name, _restore(restorer, io.read_image(path), kernel, None))
+            io.write_image(dst / _output_name(path), _restore(restorer, io.read_image(path), kernel, None))
         except ImageError as exc:  # one bad file should not lose the rest of the folder
             tqdm.write(f"error: {exc}", file=sys.stderr)
             failed += 1
@@ -201,6 +200,11 @@ def _restore(restorer: Callable, image: np.ndarray, kernel: np.ndarray | None,
 
         return restorer(image, kernel, progress=progress)
     return restorer(image, kernel)
+
+
+def _output_name(src: Path) -> str:
+    """The input's file name, or its stem + .png where Pillow cannot write that suffix (.gif)."""
+    return src.name if src.suffix.lower() in io.WRITE_FORMATS else src.stem + ".png"
 
 
 def _error(message: str) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from deblur import io
 from deblur.cli import main
@@ -76,12 +77,13 @@ def test_folder_round_trip_keeps_names_and_inputs(tmp_path, weights, capsys):
     src = tmp_path / "photos"
     io.write_image(src / "a.png", _image(20, 30, 1))
     io.write_image(src / "b.jpg", _image(33, 17, 2))
+    Image.fromarray(_image(9, 11, 3)).convert("P").save(src / "c.gif")  # read-only format
     (src / "notes.txt").write_text("not an image")
     before = _digest(src)
     dst = tmp_path / "restored"
     code, _ = _run(capsys, src, "-o", dst, "--model", weights["gaussian"])
     assert code == 0
-    assert sorted(p.name for p in dst.iterdir()) == ["a.png", "b.jpg"]
+    assert sorted(p.name for p in dst.iterdir()) == ["a.png", "b.jpg", "c.png"]
     assert io.read_image(dst / "b.jpg").shape == (33, 17, 3)
     assert _digest(src) == before
 
