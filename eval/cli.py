@@ -137,14 +137,14 @@ def _sweep(argv: list[str]) -> int:
     args = sweep_parser().parse_args(argv)
     if args.out is None:
         args.out = _default_out("sweep", args)
-    return sweep(args, argv)
+    return sweep(args, ["sweep", *argv])  # the full command line goes into the JSON
 
 
 def _speed(argv: list[str]) -> int:
     from eval.speed import speed
 
     args = speed_parser().parse_args(argv)
-    return speed(args, argv)
+    return speed(args, ["speed", *argv])
 
 
 def _readme(argv: list[str]) -> int:

@@ -100,6 +100,10 @@ def render_speed(name: str, folder: Path) -> str:
             f"attainable matmul peak fp32 {peak.get('fp32', float('nan')):.0f} GFLOP/s, "
             f"bf16 {peak.get('bf16', float('nan')):.0f} GFLOP/s (efficiency is against the dtype the model ran in)")
     notes = [head, "", body]
+    load, cores = meta.get("load_average_at_start"), machine.get("cores")
+    if load is not None and cores and load > 0.5 * cores:
+        notes += ["", f"Measured while other processes shared the CPU (load average {load:.1f} on {cores} cores): "
+                      "absolute times are pessimistic; ratios within the table are more telling."]
     if df["weights"].astype(str).str.startswith("untrained").any():
         notes += ["", "\\* untrained weights: the timing is that of the trained network, the output is not."]
     cmd = _command(meta)

@@ -264,6 +264,7 @@ def test_sweep_scores_each_level(photos, tmp_path):
     assert blurred[0.0] == 100.0 and blurred[1.5] > blurred[3.0]  # stronger blur, lower PSNR
     rows = read(out, "sweep_per_image.csv")
     assert set(rows["sigma"]) == {0.0, 1.5, 3.0}
+    assert json.loads((out / "sweep.json").read_text())["sessions"][-1]["argv"][0] == "sweep"
 
 
 def test_speed_table(tmp_path, capsys):
@@ -278,6 +279,7 @@ def test_speed_table(tmp_path, capsys):
     assert df.set_index("model").loc["richardson_lucy", "x_richardson_lucy"] == pytest.approx(1.0)
     meta = json.loads((out / "speed.json").read_text())
     assert meta["peak_gflop_s"]["fp32"] > 0 and meta["peak_gflop_s"]["bf16"] > 0
+    assert meta["argv"][0] == "speed"  # README's "Reproduce" line is built from it
     assert "richardson_lucy" in capsys.readouterr().out
 
 
