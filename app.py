@@ -358,7 +358,7 @@ def model_changed(model: str, blur_first: bool):
     return gr.update(value=blur_first)
 
 
-def build_deblur_tab(cfg: AppConfig) -> None:
+def build_deblur_tab(cfg: AppConfig) -> Callable[[gr.Blocks], None]:
     with gr.Row():
         with gr.Column(scale=2):
             upload = gr.File(label="Photo (PNG, JPEG, TIFF, WebP, BMP...)", file_count="single",
@@ -394,6 +394,13 @@ def build_deblur_tab(cfg: AppConfig) -> None:
     run.click(functools.partial(deblur_photo, cfg=cfg),
               inputs=[upload, example, task, model, blur_first, strength],
               outputs=[slider, download, report], api_name="deblur", concurrency_id="compute")
+
+    def on_load(demo: gr.Blocks) -> None:
+        # Networks shipped while the server runs appear on the next page load.
+        demo.load(functools.partial(blur_type_changed, cfg=cfg), inputs=task, outputs=[model, strength],
+                  api_visibility="private")
+
+    return on_load
 
 
 # ------------------------------------------------------------------------------ Video tab
@@ -461,7 +468,7 @@ def deblur_clip(video, model: str, progress: gr.Progress = gr.Progress(), *, cfg
     return (display_copy(frames[mid]), display_copy(restored[mid])), mp4, mp4, report
 
 
-def build_video_tab(cfg: AppConfig) -> None:
+def build_video_tab(cfg: AppConfig) -> Callable[[gr.Blocks], None]:
     with gr.Row():
         with gr.Column(scale=2):
             video = gr.Video(label="Short clip", sources=["upload"], elem_id="video-upload")
@@ -477,6 +484,12 @@ def build_video_tab(cfg: AppConfig) -> None:
             report = gr.Markdown()
     run.click(functools.partial(deblur_clip, cfg=cfg), inputs=[video, model],
               outputs=[slider, player, download, report], api_name="deblur_video", concurrency_id="compute")
+
+    def on_load(demo: gr.Blocks) -> None:
+        demo.load(lambda: gr.update(choices=video_model_choices(cfg), value=default_video_model(cfg)),
+                  outputs=model, api_visibility="private")
+
+    return on_load
 
 
 # ------------------------------------------------------------------------ Leaderboards tab
@@ -655,8 +668,8 @@ def status_markdown(cfg: AppConfig = AppConfig()) -> str:
     nets = networks(cfg)
     if nets:
         return "Shipped networks: " + ", ".join(f"`{n}`" for n in nets) + "."
-    return ("**No trained networks are shipped yet** (training is under way): the model lists hold the "
-            "classical baselines only -- " + ", ".join(f"`{n}`" for n in BASELINES) + ".")
+    return ("**No trained networks are shipped yet** (none in weights/manifest.json): the model lists hold "
+            "the classical baselines only -- " + ", ".join(f"`{n}`" for n in BASELINES) + ".")
 
 
 def build_demo(weights_dir: str | Path = WEIGHTS_DIR, leaderboards_dir: str | Path = LEADERBOARDS_DIR,
@@ -669,16 +682,16 @@ def build_demo(weights_dir: str | Path = WEIGHTS_DIR, leaderboards_dir: str | Pa
         status = gr.Markdown(status_markdown(cfg), elem_id="status")
         with gr.Tabs():
             with gr.Tab("Deblur", id="deblur"):
-                build_deblur_tab(cfg)
+                deblur_load = build_deblur_tab(cfg)
             with gr.Tab("Video", id="video"):
-                build_video_tab(cfg)
+                video_load = build_video_tab(cfg)
             with gr.Tab("Leaderboards", id="leaderboards"):
                 leaderboards_load = build_leaderboards_tab(cfg)
             with gr.Tab("Training curves", id="training"):
                 training_load = build_training_tab(cfg)
         demo.load(functools.partial(status_markdown, cfg=cfg), outputs=status, api_visibility="private")
-        leaderboards_load(demo)
-        training_load(demo)
+        for register in (deblur_load, video_load, leaderboards_load, training_load):
+            register(demo)
     # One compute worker: two visitors' requests queue and each gets its own result; on a
     # 2-core machine running them side by side would only make both slower.
     demo.queue(max_size=32, default_concurrency_limit=1)
