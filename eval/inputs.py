@@ -204,8 +204,9 @@ def degrade(
         raise DeblurError(f"unknown blur {blur!r}; valid: {', '.join(BLURS)}")
     if single_frame and frames.shape[0] == 3:
         frames = np.repeat(frames[1:2], 3, axis=0)
-    # sigma below ~0.08 (1x1 kernel) or length 0 leaves nothing to deblur: the leaderboard keeps
-    # such images out of its means (every restorer would score 100 dB or worse than "do nothing").
+    # A blur too weak to survive 8-bit quantisation (sigma below ~0.08 gives a 1x1 kernel; at 32x32
+    # even sigma ~0.3 can vanish) leaves nothing to deblur: the leaderboard keeps such images out
+    # of its means (the input would score 100 dB and every restorer could only lose).
     params["input_is_target"] = bool(np.array_equal(frames[frames.shape[0] // 2], target))
     return Sample(item.name, np.ascontiguousarray(frames), np.ascontiguousarray(target), kernel, params)
 
@@ -224,10 +225,6 @@ class Restorer:
     needs_kernel: bool
     frames: int  # frames the restorer looks at (1 or 3)
     sha256: str | None = None
-
-    @property
-    def module(self) -> Any:
-        return getattr(self.fn, "model", None)
 
 
 def _baselines() -> dict[str, Any]:

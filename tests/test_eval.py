@@ -300,3 +300,21 @@ def test_readme_block_is_rendered_from_the_csvs(gaussian_run, tmp_path):
     # Rendering twice changes nothing (the block replaces itself).
     assert main(["readme", "--dir", str(root), "--write", str(readme)]) == 0
     assert readme.read_text() == text
+
+
+def test_cifar_protocol_reads_cifar10_test_batch(tmp_path):
+    import pickle
+
+    folder = tmp_path / "cifar" / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    img = np.asarray(Image.fromarray(skimage.data.chelsea()).resize((32, 32), Image.Resampling.LANCZOS))
+    images = np.stack([img, img[:, ::-1], img[::-1]])  # (3, 32, 32, 3)
+    data = images.transpose(0, 3, 1, 2).reshape(3, 3072)  # CIFAR rows: R plane, G plane, B plane
+    with open(folder / "test_batch", "wb") as fh:
+        pickle.dump({b"data": data, b"labels": [3, 3, 3]}, fh)
+    out = tmp_path / "out"
+    assert run_eval("--dataset", f"cifar10:{tmp_path / 'cifar'}", "--protocol", "cifar",
+                    "--models", "blurred,wiener", "--out", str(out)) == 0
+    df = read(out)
+    assert len(df) == 2 * 3 and (df["height"] == 32).all()
+    assert sorted(df["image"].unique()) == ["test_00000", "test_00001", "test_00002"]
