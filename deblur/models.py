@@ -164,8 +164,9 @@ class KaistNet(nn.Module):
         self.conv6 = nn.Conv2d(2 * c, 2 * c, 5, padding=2)
         self.conv7 = nn.Conv2d(2 * c, c, 5, padding=2)
         self.conv8 = nn.Conv2d(c, k * k, 5, padding=2)
-        # rough receptive-field radius: each block adds about 8 px at its own scale
-        self.halo = 8 * (r1 + 2 * (r2 + r5) + 4 * (r3 + r4)) + 16
+        # receptive-field radius, a little above what bench/tiling.py measured (102 px lite, 404
+        # paper): each block adds about 6 px at its own scale, 2x / 4x that at full resolution
+        self.halo = 6 * (r1 + 2 * (r2 + r5) + 4 * (r3 + r4)) + 16
         blocks = [*self.rdu1, *self.rdu2, *self.rdu3, *self.rud1, *self.rud2]
         _he_init(self, slope, (self.conv4, self.conv5, self.conv8), tuple(b.conv for b in blocks))
         with torch.no_grad():  # start from the identity kernel: a one-hot centre tap
