@@ -54,7 +54,7 @@ def _describe(meta: dict[str, Any], n_images: int, n_unblurred: int) -> str:
     what = "frames" if meta.get("dataset", {}).get("kind") in ("video", "reds", "gopro") else "images"
     count = f"{n_images} {what}"
     if n_unblurred:
-        count += f" ({n_unblurred} left out of the means: their blurred input equals the target)"
+        count += f", {n_unblurred} of them left out of the means because their blurred input equals the target"
     parts = [count, f"protocol {cfg.get('protocol')}", f"seed {cfg.get('seed')}"]
     if cfg.get("blur") == "gaussian" and not meta.get("dataset", {}).get("real_blur"):
         parts.append(f"sigma ~ U[0, {cfg.get('sigma_max'):g}]")
