@@ -239,7 +239,8 @@ def test_video_round_trip(tmp_path, codec):
         assert a.dtype == np.uint8 and a.shape == b.shape
         assert np.abs(a.astype(int) - b).mean() < 4  # lossy, but the same picture
     # Frames differ from each other far more than from their originals: order is kept.
-    assert np.abs(got[0].astype(int) - frames[3]).mean() > 10
+    own, other = (np.abs(got[0].astype(int) - frames[k]).mean() for k in (0, 3))
+    assert other > 2 * own
     assert len(io.read_video(path, max_frames=2)[0]) == 2
     assert sum(1 for _ in io.iter_video(path)) == len(frames)
 
