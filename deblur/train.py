@@ -418,6 +418,8 @@ def ship(cfg: TrainConfig, model: nn.Module, result: dict[str, Any], world: int,
                           "params": count_parameters(model), "log": f"{name}.log.csv"}, weights_dir=out)
     (out / f"{name}.log.csv").write_text(log_path.read_text())
     v = result["val"]
+    base = next(csv.DictReader(open(log_path)))  # epoch 0: the input itself
+    base = {k: float(base[k]) for k in ("val_psnr", "val_psnr_mean_mse", "val_ssim", "val_mse")}
     cmd = "python -m deblur.train " + " ".join(sys.argv[1:])
     card = f"""# {name}
 
@@ -428,7 +430,11 @@ def ship(cfg: TrainConfig, model: nn.Module, result: dict[str, Any], world: int,
   {cfg.cache_samples} pre-rendered samples with on-the-fly augmentation; {result['samples']:,} samples seen
 - Training: L1 loss (mean), Adam lr {cfg.lr:g} halved on plateau, grad-norm clip {cfg.clip}, batch {cfg.batch_size} x {world} process(es)
 - Wall time: {result['seconds'] / 60:.1f} min on {hardware}
-- Final validation ({cfg.val_samples} held-out corpus samples): PSNR {v['val_psnr']:.2f} dB, SSIM {v['val_ssim']:.4f}, MSE {v['val_mse']:.3g}
+- Final validation ({cfg.val_samples} held-out corpus samples): PSNR of the mean MSE {v['val_psnr_mean_mse']:.2f} dB
+  (the blurred input: {base['val_psnr_mean_mse']:.2f} dB), SSIM {v['val_ssim']:.4f} (input {base['val_ssim']:.4f}),
+  MSE {v['val_mse']:.3g} (input {base['val_mse']:.3g}); mean per-image PSNR {v['val_psnr']:.2f} dB, which counts
+  unblurred samples at the 100 dB cap (input {base['val_psnr']:.2f} dB)
+- Training log: `{name}.log.csv` (epoch 0 = the untrained network, which returns its input)
 - SHA-256: `{digest}`
 - Command: `{cmd}`
 """
