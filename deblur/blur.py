@@ -172,6 +172,35 @@ def gaussian_blur(
     return quantize(out) if quantize_output else np.clip(out, 0.0, 1.0).astype(np.float32)
 
 
+def gaussian_blur_batch(x: torch.Tensor, sigmas: torch.Tensor | np.ndarray, quantize_output: bool = True
+                        ) -> torch.Tensor:
+    """``gaussian_blur`` for a batch (N, C, H, W) in [0, 1], one sigma per image, on any device.
+
+    The same taps (OpenCV's size rule) and reflect-101 borders as the numpy version; every
+    kernel is zero-padded to the largest size in the batch, which changes nothing.
+    """
+    n, c, h, w = x.shape
+    taps = [gaussian_kernel_1d(float(s)) for s in np.asarray(sigmas, dtype=np.float64).reshape(-1)]
+    if len(taps) != n:
+        raise ValueError(f"need one sigma per image: {n} images, {len(taps)} sigmas")
+    k = max(len(t) for t in taps)
+    out = x.float()
+    if k > 1:
+        if k // 2 >= min(h, w):
+            raise ValueError(f"image {h}x{w} is too small for a {k}-tap kernel with reflect borders")
+        bank = np.zeros((n, k))
+        for i, t in enumerate(taps):
+            off = (k - len(t)) // 2
+            bank[i, off : off + len(t)] = t
+        weight = torch.from_numpy(bank).to(x.device, torch.float32).repeat_interleave(c, 0)  # (N*C, k)
+        out = F.pad(out.reshape(1, n * c, h, w), (k // 2,) * 4, mode="reflect")
+        out = F.conv2d(out, weight[:, None, :, None], groups=n * c)    # vertical
+        out = F.conv2d(out, weight[:, None, None, :], groups=n * c)    # horizontal
+        out = out.reshape(n, c, h, w)
+    out = out.clamp(0.0, 1.0)
+    return torch.round(out * 255.0) / 255.0 if quantize_output else out
+
+
 def sample_gaussian(
     img: np.ndarray, rng: np.random.Generator, sigma_max: float = 3.0, noise_std: float = 0.0
 ) -> tuple[np.ndarray, dict[str, Any]]:
@@ -208,32 +237,59 @@ def _smooth_path(n: int, rng: np.random.Generator, dims: int) -> np.ndarray:
     return np.cumsum(vel, axis=0)
 
 
-def _affine_thetas(shifts: np.ndarray, angles: np.ndarray, h: int, w: int) -> torch.Tensor:
-    """Affine matrices for grid_sample(align_corners=True): sample input at R(p - c) + c + d."""
+def warp_exposures(frames: torch.Tensor, path: torch.Tensor, rot: torch.Tensor, chunk: int = 16) -> torch.Tensor:
+    """Batched, device-agnostic core of ``synthesize_triplet``: mean of warped sub-frames.
+
+    frames (N, 3, C, H, W) float, one sharp frame per exposure; path (N, 3 * S, 2) sub-pixel
+    shifts and rot (N, 3 * S) angles in radians, S sub-frames per exposure. Returns the three
+    blurred exposures (N, 3, C, H, W), unquantised. Runs wherever the tensors live (CPU or GPU).
+    """
+    n, e, c, h, w = frames.shape
+    sub = path.shape[1] // e
     sx, sy = max((w - 1) / 2.0, 0.5), max((h - 1) / 2.0, 0.5)
-    cos, sin = np.cos(angles), np.sin(angles)
-    theta = np.zeros((len(shifts), 2, 3))
-    theta[:, 0, 0] = cos
-    theta[:, 0, 1] = -sin * sy / sx
-    theta[:, 0, 2] = shifts[:, 0] / sx
-    theta[:, 1, 0] = sin * sx / sy
-    theta[:, 1, 1] = cos
-    theta[:, 1, 2] = shifts[:, 1] / sy
-    return torch.from_numpy(theta).float()
+    path = path.to(frames.device, torch.float32)
+    rot = rot.to(frames.device, torch.float32)
+    cos, sin = torch.cos(rot), torch.sin(rot)
+    # Affine matrices for grid_sample(align_corners=True): sample input at R(p - c) + c + d.
+    theta = torch.stack([torch.stack([cos, -sin * sy / sx, path[..., 0] / sx], -1),
+                         torch.stack([sin * sx / sy, cos, path[..., 1] / sy], -1)], -2)  # (N, 3S, 2, 3)
+    theta = theta.reshape(n, e, sub, 2, 3)
+    out = torch.zeros_like(frames, dtype=torch.float32)
+    src_all = frames.float()
+    for i in range(0, sub, chunk):
+        th = theta[:, :, i : i + chunk]                                   # (N, E, k, 2, 3)
+        k = th.shape[2]
+        grid = F.affine_grid(th.reshape(-1, 2, 3), [n * e * k, c, h, w], align_corners=True)
+        src = src_all[:, :, None].expand(n, e, k, c, h, w).reshape(n * e * k, c, h, w)
+        warped = F.grid_sample(src, grid, mode="bilinear", padding_mode="reflection", align_corners=True)
+        out += warped.reshape(n, e, k, c, h, w).sum(2)
+    return out / sub
 
 
-def _warp_mean(frame: np.ndarray, shifts: np.ndarray, angles: np.ndarray, chunk: int = 16) -> np.ndarray:
-    """Mean of ``frame`` warped by each (shift, angle): one blurred exposure."""
-    h, w, _ = frame.shape
-    src = torch.from_numpy(np.ascontiguousarray(frame.transpose(2, 0, 1)))[None].float()
-    acc = torch.zeros(1, 3, h, w)
-    for i in range(0, len(shifts), chunk):
-        theta = _affine_thetas(shifts[i : i + chunk], angles[i : i + chunk], h, w)
-        grid = F.affine_grid(theta, [len(theta), 3, h, w], align_corners=True)
-        warped = F.grid_sample(src.expand(len(theta), -1, -1, -1), grid, mode="bilinear",
-                               padding_mode="reflection", align_corners=True)
-        acc += warped.sum(0, keepdim=True)
-    return (acc[0] / len(shifts)).numpy().transpose(1, 2, 0)
+def default_subframes(length: float) -> int:
+    """Sub-frames per exposure for a blur of ``length`` px: <= ~0.4 px apart, 9 to 48."""
+    return int(min(48, max(9, math.ceil(2.5 * length))))
+
+
+def camera_path(
+    rng: np.random.Generator, length: float, subframes: int, max_rotation_deg: float = 0.5
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """The camera motion of ``synthesize_triplet``: (path (3S, 2) px, rot (3S,) rad, rotation deg).
+
+    Translation is a smooth path scaled so the middle exposure's arc length is ``length``; the
+    rotation, up to ``max_rotation_deg``, is another smooth path. Both are zero at the middle
+    instant of exposure t, the pose of the sharp target.
+    """
+    n = 3 * subframes
+    path = _smooth_path(n, rng, 2)
+    mid = slice(subframes, 2 * subframes)
+    arc = np.linalg.norm(np.diff(path[mid], axis=0), axis=1).sum()
+    path = path * (length / max(arc, 1e-9))
+    rot = _smooth_path(n, rng, 1)[:, 0]
+    rot_deg = float(rng.uniform(0.0, max_rotation_deg))
+    rot = rot / max(np.abs(rot - rot[n // 2]).max(), 1e-9) * math.radians(rot_deg)
+    centre = subframes + subframes // 2
+    return path - path[centre], rot - rot[centre], rot_deg
 
 
 def synthesize_triplet(
@@ -253,7 +309,8 @@ def synthesize_triplet(
     frame i when real frames are given). The path is expressed relative to the middle instant
     of exposure t, so the target -- the sharp middle sub-frame of t -- is the source (or the
     middle real frame) itself. ``length`` is the arc length in pixels of the camera's
-    translation during the middle exposure: the blur strength.
+    translation during the middle exposure: the blur strength. ``length`` 0 is no motion at
+    all (no rotation either): the frames come back unchanged, up to 8-bit rounding.
 
     Returns (blurred (3, H, W, 3) quantised to 8 bits, sharp_mid (H, W, 3), params), params
     holding the translation-only PSF of the middle exposure (``kernel``) for the oracle
@@ -264,26 +321,18 @@ def synthesize_triplet(
         raise ValueError(f"synthesize_triplet needs a still or 3 frames, got {frames.shape[0]}")
     frames = frames.astype(np.float32)
     if subframes is None:
-        subframes = int(min(48, max(9, math.ceil(2.5 * length))))  # <= ~0.4 px between sub-frames
-    n = 3 * subframes
-    path = _smooth_path(n, rng, 2)
-    mid = slice(subframes, 2 * subframes)
-    arc = np.linalg.norm(np.diff(path[mid], axis=0), axis=1).sum()
-    path = path * (length / max(arc, 1e-9))
-    rot = _smooth_path(n, rng, 1)[:, 0]
-    rot_deg = float(rng.uniform(0.0, max_rotation_deg))
-    rot = rot / max(np.abs(rot - rot[n // 2]).max(), 1e-9) * math.radians(rot_deg)
-    # The sharp target is the sub-frame at the middle of exposure t: make it the reference pose.
-    centre = subframes + subframes // 2
-    path = path - path[centre]
-    rot = rot - rot[centre]
-    blurred = np.stack([
-        _warp_mean(frames[i], path[i * subframes:(i + 1) * subframes], rot[i * subframes:(i + 1) * subframes])
-        for i in range(3)
-    ])
+        subframes = default_subframes(length)
+    if length <= 0:
+        blurred = quantize(_add_noise(frames.copy(), noise_std, rng))
+        return blurred, frames[1].copy(), {"length": 0.0, "rotation_deg": 0.0, "kernel": np.ones((1, 1)),
+                                           "kernel_size": 1}
+    path, rot, rot_deg = camera_path(rng, length, subframes, max_rotation_deg)
+    src = torch.from_numpy(np.ascontiguousarray(frames.transpose(0, 3, 1, 2)))[None]
+    blurred = warp_exposures(src, torch.from_numpy(path)[None], torch.from_numpy(rot)[None])
+    blurred = blurred[0].numpy().transpose(0, 2, 3, 1)
     blurred = quantize(_add_noise(blurred, noise_std, rng))
     # Sampling the source at p + d averages I(p + d): convolution with a PSF at -d.
-    kernel = _rasterize(_densify(-path[mid]))
+    kernel = _rasterize(_densify(-path[subframes : 2 * subframes]))
     params = {"length": float(length), "rotation_deg": rot_deg, "kernel": kernel, "kernel_size": kernel.shape[0]}
     return blurred, frames[1].copy(), params
 

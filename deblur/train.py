@@ -72,6 +72,8 @@ class TrainConfig:
     bf16: bool = False             # bf16 autocast: only pays on CPUs with AMX / avx512_bf16
     channels_last: bool = True
     motion_length: tuple[float, float] = (2.0, 14.0)
+    online: bool = False           # synthesise every batch afresh on the training device (GPU)
+    schedule: str = "plateau"      # plateau (the paper's, automated) or cosine over --minutes
     resume: bool = False
     ship: bool = False             # write weights/<name>.safetensors + manifest + card at the end
 
@@ -128,9 +130,9 @@ class SampleMaker:
         self.clips: list[np.ndarray] = []
         if cfg.task == "motion":
             for v in videos:
-                frames, _ = read_video(v, max_frames=300)
-                if len(frames) >= 3:
-                    self.clips.append(np.stack(frames))
+                clip = _load_clip(v)
+                if clip is not None:
+                    self.clips.append(clip)
 
     def gaussian(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         size = self.cfg.crop_size
@@ -168,6 +170,115 @@ class SampleMaker:
 
     def __call__(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         return self.gaussian(rng) if self.cfg.task == "gaussian" else self.motion(rng)
+
+
+def _load_clip(path: Path, max_frames: int = 300) -> np.ndarray | None:
+    """A clip as uint8 (T, H, W, 3): a video file, or a folder of frame images (sorted by name)."""
+    if path.is_dir():
+        files = sorted(f for f in path.iterdir() if f.suffix.lower() in {".png", ".jpg", ".jpeg"})[:max_frames]
+        frames = [read_image(f) for f in files]
+    else:
+        frames, _ = read_video(path, max_frames=max_frames)
+    return np.stack(frames) if len(frames) >= 3 else None
+
+
+class OnlineSampler:
+    """Synthesises every batch afresh, on the training device, from sources held there.
+
+    The GPU path: with the blur as batched tensor operations (``blur.gaussian_blur_batch``,
+    ``blur.warp_exposures``) a GPU renders a batch in milliseconds, so no cache is needed and no
+    sample is ever seen twice. Same distributions as ``SampleMaker`` + ``augment``: multi-scale
+    photo crops (a pyramid of half-octave Lanczos levels stands in for the random rescale),
+    sigma ~ U[0, 3]; for motion, real 3-frame windows or stills, a camera path per sample, the
+    +/-2 px neighbour shift; flips, 90-degree rotations and a 0.9-1.1 brightness gain on all.
+    """
+
+    def __init__(self, cfg: TrainConfig, photos: list[Path], videos: list[Path], device: torch.device) -> None:
+        self.cfg, self.device, self.size = cfg, device, cfg.crop_size
+        size = self.size
+        self.levels: list[list[torch.Tensor]] = []   # per photo: its pyramid, full resolution first
+        for p in photos:
+            img = read_image(p)
+            if min(img.shape[:2]) < size:
+                img = _resize(img, size / min(img.shape[:2]) + 1e-3)
+            pyramid, scale = [img], 1.0
+            lo = size * 1.25 / min(img.shape[:2]) if cfg.task == "gaussian" else 1.0
+            while scale * 0.7071 >= lo:
+                scale *= 0.7071
+                pyramid.append(_resize(img, scale))
+            self.levels.append([torch.from_numpy(np.array(a)).to(device) for a in pyramid])
+        self.clips: list[torch.Tensor] = []
+        if cfg.task == "motion":
+            for v in videos:
+                clip = _load_clip(v)
+                if clip is not None:
+                    self.clips.append(torch.from_numpy(clip).to(device))
+
+    def _crop(self, t: torch.Tensor, size: int, rng: np.random.Generator) -> torch.Tensor:
+        h, w = t.shape[-3:-1]
+        y, x = int(rng.integers(0, h - size + 1)), int(rng.integers(0, w - size + 1))
+        return t[..., y : y + size, x : x + size, :]
+
+    def _source(self, rng: np.random.Generator) -> torch.Tensor:
+        """One augmented sharp source, float (F, 3, S, S): F = 1 (gaussian) or 3 frames."""
+        size = self.size
+        if self.cfg.task == "motion" and self.clips and rng.random() < 0.5:
+            clip = self.clips[int(rng.integers(len(self.clips)))]
+            t = int(rng.integers(1, len(clip) - 1))
+            frames = self._crop(clip[t - 1 : t + 2], min(size, *clip.shape[1:3]), rng)
+        else:
+            pyramid = self.levels[int(rng.integers(len(self.levels)))]
+            frames = self._crop(pyramid[int(rng.integers(len(pyramid)))], size, rng)[None]
+            if self.cfg.task == "motion":
+                frames = frames.expand(3, -1, -1, -1)
+        x = frames.permute(0, 3, 1, 2).float() / 255.0
+        if x.shape[-1] < size or x.shape[-2] < size:  # small clips: mirror out to the crop size
+            x = F.pad(x, (0, size - x.shape[-1], 0, size - x.shape[-2]), mode="reflect")
+        if rng.random() < 0.5:
+            x = x.flip(-1)
+        if rng.random() < 0.5:
+            x = x.flip(-2)
+        x = torch.rot90(x, int(rng.integers(4)), dims=(-2, -1))
+        return (x * float(rng.uniform(0.9, 1.1))).clamp(0.0, 1.0)
+
+    def batch(self, n: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """(input (n, 3F, S, S), target (n, 3, S, S)) float tensors on the device."""
+        sharp = torch.stack([self._source(rng) for _ in range(n)])  # (n, F, 3, S, S)
+        if self.cfg.task == "gaussian":
+            blurred = blur.gaussian_blur_batch(sharp[:, 0], rng.uniform(0.0, 3.0, n))
+            return blurred, sharp[:, 0]
+        lo, hi = self.cfg.motion_length
+        lengths = rng.uniform(lo, hi, n)
+        sub = blur.default_subframes(float(lengths.max()))
+        paths, rots = zip(*(blur.camera_path(rng, float(length), sub)[:2] for length in lengths))
+        out = blur.warp_exposures(sharp, torch.from_numpy(np.stack(paths)), torch.from_numpy(np.stack(rots)))
+        out = torch.round(out.clamp(0.0, 1.0) * 255.0) / 255.0
+        for i in range(n):  # the paper's neighbour shift: t-1 and t+1 moved opposite ways
+            dx, dy = (int(v) for v in rng.integers(-2, 3, size=2))
+            out[i, 0] = _shift_t(out[i, 0], dx, dy)
+            out[i, 2] = _shift_t(out[i, 2], -dx, -dy)
+        return out.flatten(1, 2), sharp[:, 1]
+
+    def fixed(self, n: int, seed: int, chunk: int = 16) -> tuple[np.ndarray, np.ndarray]:
+        """``n`` samples from ``seed`` as uint8 arrays in the cache layout (validation)."""
+        rng = np.random.default_rng(seed)
+        xs, ys = [], []
+        for i in range(0, n, chunk):
+            x, y = self.batch(min(chunk, n - i), rng)
+            f = x.shape[1] // 3
+            xs.append(_u8(x.reshape(len(x), f, 3, *x.shape[-2:]).permute(0, 1, 3, 4, 2).cpu().numpy()))
+            ys.append(_u8(y.permute(0, 2, 3, 1).cpu().numpy()))
+        return np.concatenate(xs), np.concatenate(ys)
+
+
+def _shift_t(img: torch.Tensor, dx: int, dy: int) -> torch.Tensor:
+    """``blur.shift_neighbours``'s shift for a (3, H, W) tensor, edge-replicated borders."""
+    if dx == 0 and dy == 0:
+        return img
+    p = max(abs(dx), abs(dy))
+    h, w = img.shape[-2:]
+    padded = F.pad(img[None], (p, p, p, p), mode="replicate")[0]
+    return padded[:, p - dy : p - dy + h, p - dx : p - dx + w].clone()
 
 
 def _u8(x: np.ndarray) -> np.ndarray:
@@ -286,6 +397,8 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     rank, world, device = _setup_distributed()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed crop sizes: let cuDNN pick its fastest kernels
     torch.manual_seed(cfg.seed)
     run_dir = Path(cfg.run_dir) / cfg.run_name
     ckpt_path = run_dir / "checkpoint.pt"
@@ -295,16 +408,26 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     val_photos = photos[::10]  # every tenth photo is validation only
     train_photos = [p for p in photos if p not in val_photos]
     crop, task = cfg.crop_size, cfg.task
-    maker = SampleMaker(cfg, train_photos, videos[1:] if len(videos) > 1 else videos)
-    val_maker = SampleMaker(cfg, val_photos, videos[:1])
-    cache = Path("cache")
-    if not _is_main():
-        dist.barrier()  # rank 0 renders the caches; the others then read them
-    tag = f"{task}-c{crop}-s{cfg.seed}-m{cfg.motion_length[0]:g}_{cfg.motion_length[1]:g}"
-    x_train, y_train = render_cache(maker, cfg.cache_samples, cfg.seed, cache / f"train-{tag}-n{cfg.cache_samples}.npz", "render train")
-    x_val, y_val = render_cache(val_maker, cfg.val_samples, 10_000 + cfg.seed, cache / f"val-{tag}-n{cfg.val_samples}.npz", "render val")
-    if _is_main() and dist.is_initialized():
-        dist.barrier()
+    train_videos, val_videos = (videos[1:] if len(videos) > 1 else videos), videos[:1]
+    if cfg.schedule == "cosine" and not cfg.minutes:
+        raise DeblurError("--schedule cosine decays over --minutes: give --minutes")
+    sampler = None
+    if cfg.online:
+        sampler = OnlineSampler(cfg, train_photos, train_videos, device)
+        x_val, y_val = OnlineSampler(cfg, val_photos, val_videos, device).fixed(cfg.val_samples, 10_000 + cfg.seed)
+    else:
+        maker = SampleMaker(cfg, train_photos, train_videos)
+        val_maker = SampleMaker(cfg, val_photos, val_videos)
+        cache = Path("cache")
+        if not _is_main():
+            dist.barrier()  # rank 0 renders the caches; the others then read them
+        tag = f"{task}-c{crop}-s{cfg.seed}-m{cfg.motion_length[0]:g}_{cfg.motion_length[1]:g}"
+        x_train, y_train = render_cache(maker, cfg.cache_samples, cfg.seed,
+                                        cache / f"train-{tag}-n{cfg.cache_samples}.npz", "render train")
+        x_val, y_val = render_cache(val_maker, cfg.val_samples, 10_000 + cfg.seed,
+                                    cache / f"val-{tag}-n{cfg.val_samples}.npz", "render val")
+        if _is_main() and dist.is_initialized():
+            dist.barrier()
 
     model = build_model(cfg.model, cfg.preset, task).to(device)
     if cfg.channels_last:
@@ -344,10 +467,16 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         bar = tqdm(range(cfg.steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not _is_main(),
                    leave=False)
         for _ in bar:
-            idx = rng.integers(len(x_train), size=cfg.batch_size)
-            pairs = [augment(x_train[i], y_train[i], rng, task) for i in idx]
-            xb, yb = to_batch([p[0] for p in pairs], [p[1] for p in pairs])
-            xb, yb = xb.to(device), yb.to(device)
+            if cfg.schedule == "cosine":
+                for g in opt.param_groups:
+                    g["lr"] = cosine_lr(cfg, time.time() - t0)
+            if sampler is not None:
+                xb, yb = sampler.batch(cfg.batch_size, rng)
+            else:
+                idx = rng.integers(len(x_train), size=cfg.batch_size)
+                pairs = [augment(x_train[i], y_train[i], rng, task) for i in idx]
+                xb, yb = to_batch([p[0] for p in pairs], [p[1] for p in pairs])
+                xb, yb = xb.to(device), yb.to(device)
             if cfg.channels_last:
                 xb = xb.contiguous(memory_format=torch.channels_last)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
@@ -364,7 +493,8 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
                 stopped_early = True
                 break
         val = evaluate(model, x_val, y_val, device, val_batch, cfg.channels_last)
-        sched.step(val["val_loss"])
+        if cfg.schedule == "plateau":
+            sched.step(val["val_loss"])
         best = min(best, val["val_loss"])
         if _is_main():
             seconds = prior_seconds + time.time() - t0
@@ -385,6 +515,12 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         dist.barrier()
         dist.destroy_process_group()
     return result
+
+
+def cosine_lr(cfg: TrainConfig, elapsed: float) -> float:
+    """Cosine decay from --lr to --min-lr over this invocation's --minutes (a resume restarts it)."""
+    t = min(1.0, elapsed / (cfg.minutes * 60.0))
+    return cfg.min_lr + (cfg.lr - cfg.min_lr) * 0.5 * (1.0 + np.cos(np.pi * t))
 
 
 LOG_HEADER = "epoch,step,samples,lr,loss,val_loss,val_mse,val_psnr,val_psnr_mean_mse,val_ssim,seconds\n"
@@ -421,14 +557,18 @@ def ship(cfg: TrainConfig, model: nn.Module, result: dict[str, Any], world: int,
     base = next(csv.DictReader(open(log_path)))  # epoch 0: the input itself
     base = {k: float(base[k]) for k in ("val_psnr", "val_psnr_mean_mse", "val_ssim", "val_mse")}
     cmd = "python -m deblur.train " + " ".join(sys.argv[1:])
+    sampling = ("every batch synthesised afresh on the training device" if cfg.online
+                else f"{cfg.cache_samples} pre-rendered samples with on-the-fly augmentation")
+    decay = (f"cosine-decayed to {cfg.min_lr:g} over {cfg.minutes:g} min" if cfg.schedule == "cosine"
+             else f"halved on plateau (patience {cfg.plateau_patience})")
     card = f"""# {name}
 
 - Architecture: {cfg.model}, preset `{cfg.preset}`, task `{cfg.task}` ({model.frames}-frame input)
 - Config: `{json.dumps(model_config(model)['args'])}`
 - Parameters: {count_parameters(model):,}
 - Data: offline corpus `{cfg.data}` (train split, builtin evaluation images excluded); {cfg.crop_size}x{cfg.crop_size} crops,
-  {cfg.cache_samples} pre-rendered samples with on-the-fly augmentation; {result['samples']:,} samples seen
-- Training: L1 loss (mean), Adam lr {cfg.lr:g} halved on plateau, grad-norm clip {cfg.clip}, batch {cfg.batch_size} x {world} process(es)
+  {sampling}; {result['samples']:,} samples seen
+- Training: L1 loss (mean), Adam lr {cfg.lr:g} {decay}, grad-norm clip {cfg.clip}, batch {cfg.batch_size} x {world} process(es)
 - Wall time: {result['seconds'] / 60:.1f} min on {hardware}
 - Final validation ({cfg.val_samples} held-out corpus samples): PSNR of the mean MSE {v['val_psnr_mean_mse']:.2f} dB
   (the blurred input: {base['val_psnr_mean_mse']:.2f} dB), SSIM {v['val_ssim']:.4f} (input {base['val_ssim']:.4f}),
@@ -471,6 +611,8 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     p.add_argument("--motion-length", type=float, nargs=2, default=defaults.motion_length,
                    help="range of blur lengths (px) for the motion task")
     a = p.parse_args(argv)
+    if a.schedule not in ("plateau", "cosine"):
+        p.error(f"--schedule must be plateau or cosine, not {a.schedule!r}")
     kwargs = {f.name: getattr(a, f.name) for f in dataclasses.fields(TrainConfig)}
     kwargs["motion_length"] = tuple(kwargs["motion_length"])
     return TrainConfig(**kwargs)
