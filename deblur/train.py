@@ -45,7 +45,7 @@ from .data import BUILTIN_NAMES, corpus_entries
 from .errors import DeblurError
 from .io import read_image, read_video, to_float
 from .models import build_model, count_parameters, model_config
-from .weights import WEIGHTS_DIR, save_weights, write_manifest_entry
+from .weights import WEIGHTS_DIR, load_weights, save_weights, write_manifest_entry
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -74,6 +74,7 @@ class TrainConfig:
     motion_length: tuple[float, float] = (2.0, 14.0)
     online: bool = False           # synthesise every batch afresh on the training device (GPU)
     schedule: str = "plateau"      # plateau (the paper's, automated) or cosine over --minutes
+    init: str = ""                 # start from these weights (.safetensors, same architecture)
     resume: bool = False
     ship: bool = False             # write weights/<name>.safetensors + manifest + card at the end
 
@@ -387,9 +388,9 @@ def evaluate(model: nn.Module, x: np.ndarray, y: np.ndarray, device: torch.devic
     return out
 
 
-def _checkpoint_state(model, opt, sched, step, epoch, rng, best) -> dict[str, Any]:
+def _checkpoint_state(model, opt, sched, step, epoch, rng, best, samples) -> dict[str, Any]:
     return {"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-            "step": step, "epoch": epoch, "best": best,
+            "step": step, "epoch": epoch, "best": best, "samples": samples,
             "rng_numpy": json.dumps(rng.bit_generator.state), "rng_torch": torch.get_rng_state()}
 
 
@@ -432,17 +433,23 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     model = build_model(cfg.model, cfg.preset, task).to(device)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
+    if cfg.init:
+        init_model, _ = load_weights(cfg.init)
+        if model_config(init_model) != model_config(model):
+            raise DeblurError(f"--init {cfg.init} holds {model_config(init_model)}, not {model_config(model)}")
+        model.load_state_dict(init_model.state_dict())
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=0.5, patience=cfg.plateau_patience,
                                                        min_lr=cfg.min_lr)
     rng = np.random.default_rng([cfg.seed, rank])
-    step, start_epoch, best = 0, 0, float("inf")
+    step, start_epoch, best, samples = 0, 0, float("inf"), 0
     if cfg.resume and ckpt_path.is_file():
         state = torch.load(ckpt_path, map_location=device, weights_only=True)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
         step, start_epoch, best = state["step"], state["epoch"], state["best"]
+        samples = state.get("samples", step * cfg.batch_size * world)
         rng.bit_generator.state = json.loads(state["rng_numpy"])
         torch.set_rng_state(state["rng_torch"])
         if _is_main():
@@ -452,16 +459,25 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     val_batch = 16 if task == "gaussian" else 2
     t0 = time.time()
     prior_seconds = _logged_seconds(log_path) if cfg.resume else 0.0
+    init_log = Path(cfg.init).with_name(Path(cfg.init).name.split(".")[0] + ".log.csv") if cfg.init else None
+    inherit = init_log is not None and init_log.is_file() and not (cfg.resume and log_path.is_file())
+    if inherit:
+        # Continuing a shipped network: its log goes on, so the curves show the whole history.
+        last = list(csv.DictReader(open(init_log)))[-1]
+        start_epoch, step, samples = int(last["epoch"]), int(last["step"]), int(last["samples"])
+        prior_seconds = float(last["seconds"])
     if _is_main():
         run_dir.mkdir(parents=True, exist_ok=True)
-        if not cfg.resume or not log_path.is_file():
+        if inherit:
+            log_path.write_text(init_log.read_text())
+        elif not cfg.resume or not log_path.is_file():
             log_path.write_text(LOG_HEADER)
             # Epoch 0: the untrained network returns its input, so this row is the blurred baseline.
             _log_row(log_path, 0, 0, 0, cfg.lr, float("nan"),
                      evaluate(model, x_val, y_val, device, val_batch, cfg.channels_last), 0.0)
     stopped_early = False
     val = evaluate(model, x_val, y_val, device, val_batch, cfg.channels_last) if start_epoch >= cfg.epochs else {}
-    for epoch in range(start_epoch, cfg.epochs):
+    for epoch in range(start_epoch, max(cfg.epochs, start_epoch + 1) if inherit else cfg.epochs):
         net.train()
         losses = []
         bar = tqdm(range(cfg.steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not _is_main(),
@@ -487,6 +503,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
             nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
             opt.step()
             step += 1
+            samples += cfg.batch_size * world
             losses.append(loss.item())
             bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}", lr=f"{opt.param_groups[0]['lr']:.1e}")
             if cfg.minutes and time.time() - t0 > cfg.minutes * 60:
@@ -498,16 +515,16 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         best = min(best, val["val_loss"])
         if _is_main():
             seconds = prior_seconds + time.time() - t0
-            _log_row(log_path, epoch + 1, step, step * cfg.batch_size * world, opt.param_groups[0]["lr"],
+            _log_row(log_path, epoch + 1, step, samples, opt.param_groups[0]["lr"],
                      float(np.mean(losses)), val, seconds)
             print(f"epoch {epoch + 1}: loss {np.mean(losses):.4f} val_psnr {val['val_psnr']:.2f} "
                   f"val_ssim {val['val_ssim']:.4f} lr {opt.param_groups[0]['lr']:.1e} ({seconds / 60:.1f} min)", flush=True)
             tmp = ckpt_path.with_suffix(".tmp")
-            torch.save(_checkpoint_state(model, opt, sched, step, epoch + 1, rng, best), tmp)
+            torch.save(_checkpoint_state(model, opt, sched, step, epoch + 1, rng, best, samples), tmp)
             tmp.replace(ckpt_path)
         if stopped_early:
             break
-    result = {"step": step, "samples": step * cfg.batch_size * world, "val": val,
+    result = {"step": step, "samples": samples, "val": val,
               "seconds": prior_seconds + time.time() - t0, "finished": not stopped_early}
     if _is_main() and cfg.ship:
         ship(cfg, model, result, world, log_path)
@@ -557,6 +574,8 @@ def ship(cfg: TrainConfig, model: nn.Module, result: dict[str, Any], world: int,
     base = next(csv.DictReader(open(log_path)))  # epoch 0: the input itself
     base = {k: float(base[k]) for k in ("val_psnr", "val_psnr_mean_mse", "val_ssim", "val_mse")}
     cmd = "python -m deblur.train " + " ".join(sys.argv[1:])
+    init_line = (f"- Initialised from `{cfg.init}` and trained on; the log and the sample count include that run\n"
+                 if cfg.init else "")
     sampling = ("every batch synthesised afresh on the training device" if cfg.online
                 else f"{cfg.cache_samples} pre-rendered samples with on-the-fly augmentation")
     decay = (f"cosine-decayed to {cfg.min_lr:g} over {cfg.minutes:g} min" if cfg.schedule == "cosine"
@@ -574,7 +593,7 @@ def ship(cfg: TrainConfig, model: nn.Module, result: dict[str, Any], world: int,
   (the blurred input: {base['val_psnr_mean_mse']:.2f} dB), SSIM {v['val_ssim']:.4f} (input {base['val_ssim']:.4f}),
   MSE {v['val_mse']:.3g} (input {base['val_mse']:.3g}); mean per-image PSNR {v['val_psnr']:.2f} dB, which counts
   unblurred samples at the 100 dB cap (input {base['val_psnr']:.2f} dB)
-- Training log: `{name}.log.csv` (epoch 0 = the untrained network, which returns its input)
+{init_line}- Training log: `{name}.log.csv` (epoch 0 = the untrained network, which returns its input)
 - SHA-256: `{digest}`
 - Command: `{cmd}`
 """
