@@ -26,6 +26,7 @@ import dataclasses
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -595,10 +596,27 @@ def ship(cfg: TrainConfig, model: nn.Module, result: dict[str, Any], world: int,
   unblurred samples at the 100 dB cap (input {base['val_psnr']:.2f} dB)
 {init_line}- Training log: `{name}.log.csv` (epoch 0 = the untrained network, which returns its input)
 - SHA-256: `{digest}`
-- Command: `{cmd}`
+{_commands_block(_card_commands(cfg.init) + [cmd])}
 """
     (out / f"{name}.md").write_text(card)
     print(f"shipped {out / (name + '.safetensors')}")
+
+
+def _card_commands(init: str) -> list[str]:
+    """The training commands recorded in the card beside ``init`` weights (earlier stages)."""
+    if not init:
+        return []
+    card = Path(init).with_name(Path(init).name.split(".")[0] + ".md")
+    if not card.is_file():
+        return []
+    return re.findall(r"`(python -m deblur\.train [^`]*)`", card.read_text())
+
+
+def _commands_block(commands: list[str]) -> str:
+    if len(commands) == 1:
+        return f"- Command: `{commands[0]}`"
+    steps = "\n".join(f"  {i}. `{c}`" for i, c in enumerate(commands, 1))
+    return f"- Commands, in order (each stage starts from the weights the one before it shipped):\n{steps}"
 
 
 def _cpu_model() -> str:

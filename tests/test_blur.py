@@ -123,3 +123,41 @@ def test_shift_neighbours_moves_outer_frames_opposite_ways(photo):
         return min(errs, key=errs.get)
     (dx0, dy0), (dx2, dy2) = best(out[0]), best(out[2])
     assert (dx0, dy0) == (-dx2, -dy2)
+
+
+def test_gaussian_blur_batch_matches_numpy_per_image(photo):
+    import torch
+
+    imgs = np.stack([photo[:40, :48], photo[:40, 8:56][::-1], photo[5:45, :48]])
+    sigmas = np.array([0.0, 1.1, 3.0])
+    out = blur.gaussian_blur_batch(torch.from_numpy(imgs.transpose(0, 3, 1, 2).copy()), sigmas)
+    out = out.numpy().transpose(0, 2, 3, 1)
+    for img, sigma, got in zip(imgs, sigmas, out):
+        want = blur.gaussian_blur(img, float(sigma))
+        # the same taps and borders: at most a rounding flip of one 8-bit level
+        assert np.abs(got - want).max() <= 1 / 255 + 1e-6
+        assert np.mean(got != want) < 0.01
+    with pytest.raises(ValueError, match="one sigma per image"):
+        blur.gaussian_blur_batch(torch.zeros(2, 3, 20, 20), [1.0])
+
+
+def test_warp_exposures_batch_equals_one_by_one(photo):
+    import torch
+
+    crop = np.ascontiguousarray(photo[:32, :32].transpose(2, 0, 1))
+    frames = torch.from_numpy(np.stack([np.stack([crop] * 3), np.stack([crop[:, ::-1].copy()] * 3)]))
+    paths, rots = zip(*(blur.camera_path(np.random.default_rng(s), 6.0, 12)[:2] for s in (1, 2)))
+    path, rot = torch.from_numpy(np.stack(paths)), torch.from_numpy(np.stack(rots))
+    both = blur.warp_exposures(frames, path, rot, chunk=5)
+    for i in range(2):
+        one = blur.warp_exposures(frames[i : i + 1], path[i : i + 1], rot[i : i + 1])
+        torch.testing.assert_close(both[i : i + 1], one, atol=1e-5, rtol=0)
+    assert not torch.allclose(both[0, 0], both[0, 2])  # exposures before and after t differ
+
+
+def test_triplet_of_length_zero_is_the_identity(photo):
+    still = blur.quantize(photo)
+    blurred, sharp, params = blur.synthesize_triplet(still, np.random.default_rng(0), length=0.0)
+    for frame in blurred:
+        np.testing.assert_array_equal(frame, still)
+    assert params["kernel"].shape == (1, 1)

@@ -100,3 +100,51 @@ def test_torchrun_two_cpu_processes(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     model, meta = load_model("atrous_net-gaussian", weights_dir=tmp_path / "weights")
     assert meta["samples_seen"] == 3 * 4 * 2  # steps x batch x processes
+
+
+def test_online_sampler_gaussian_and_motion_batches(tmp_path):
+    import torch
+
+    from deblur.train import OnlineSampler, TrainConfig
+
+    corpus = _tiny_corpus(tmp_path / "corpus")
+    photos, _ = corpus_sources(corpus)
+    clip = tmp_path / "clip"  # a clip given as a folder of frames, as `deblur.data pack` writes it
+    clip.mkdir()
+    base = data.astronaut()[100:172, 100:196]  # 72x96: smaller than the crop, mirrored out to it
+    for t in range(4):
+        Image.fromarray(np.roll(base, 2 * t, axis=1)).save(clip / f"{t:05d}.jpg", quality=95)
+    for task, crop, frames in (("gaussian", 32, 1), ("motion", 80, 3)):
+        cfg = TrainConfig(task=task, crop=crop, motion_length=(4.0, 6.0))
+        sampler = OnlineSampler(cfg, photos, [clip], torch.device("cpu"))
+        assert len(sampler.clips) == (1 if task == "motion" else 0)
+        x, y = sampler.batch(6, np.random.default_rng(0))
+        assert x.shape == (6, 3 * frames, crop, crop) and y.shape == (6, 3, crop, crop)
+        assert 0 <= float(x.min()) and float(x.max()) <= 1
+        middle = x[:, 3 * (frames // 2) : 3 * (frames // 2) + 3]
+        np.testing.assert_allclose((middle * 255).numpy(), np.rint((middle * 255).numpy()), atol=1e-3)  # 8-bit
+        # blurred inputs differ from the targets (sigma ~ U[0, 3] leaves few untouched)
+        assert float((middle - y).abs().mean()) > 0.002
+        xv, yv = sampler.fixed(5, seed=3, chunk=2)
+        xv2, _ = sampler.fixed(5, seed=3, chunk=2)
+        assert xv.dtype == np.uint8 and xv.shape == (5, frames, crop, crop, 3) and yv.shape == (5, crop, crop, 3)
+        np.testing.assert_array_equal(xv, xv2)  # a fixed validation set
+
+
+def test_init_continues_a_shipped_network_and_its_log(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    corpus = _tiny_corpus(tmp_path / "corpus")
+    common = ["--online", "--crop", "32", "--epochs", "1", "--ship"]
+    assert main(_args(tmp_path, corpus, *common)) == 0
+    shipped = tmp_path / "weights" / "atrous_net-gaussian.safetensors"
+    first = list(csv.DictReader(open(tmp_path / "weights" / "atrous_net-gaussian.log.csv")))
+    stage2 = _args(tmp_path, corpus, *common, "--run-dir", str(tmp_path / "runs2"), "--init", str(shipped))
+    assert main(stage2) == 0
+    rows = list(csv.DictReader(open(tmp_path / "weights" / "atrous_net-gaussian.log.csv")))
+    assert rows[: len(first)] == first and [r["epoch"] for r in rows] == ["0", "1", "2"]
+    assert [r["samples"] for r in rows] == ["0", "12", "24"]
+    card = (tmp_path / "weights" / "atrous_net-gaussian.md").read_text()
+    assert "Commands, in order" in card and card.count("python -m deblur.train") == 2
+    # weights of another architecture are refused with a clear message
+    other = _args(tmp_path, corpus, *common, "--model", "carlo_net", "--init", str(shipped))
+    assert main(other) == 2
