@@ -62,8 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", type=Path, help="output image, folder or video")
     p.add_argument("-m", "--model", help="shipped model name, baseline name or .safetensors path "
                    "(see --list-models)")
-    p.add_argument("--tile", type=int, default=512,
-                   help="tile side in pixels, bounds memory (default 512; 0 = whole image at once)")
+    p.add_argument("--tile", type=int, default=None,
+                   help="tile side in pixels, bounds memory (default: whole image up to 1.5 MP, "
+                        "512 px tiles above; 0 = whole image at once)")
     p.add_argument("--overlap", type=int, default=None,
                    help="tile overlap in pixels (default: from the model's receptive field)")
     p.add_argument("--bf16", action="store_true",
@@ -92,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error("INPUT, -o OUTPUT and --model are required (or use --list-models)")
         opts = Options(
             input=args.input, output=args.output, model=args.model,
-            tile=args.tile if args.tile and args.tile > 0 else None, overlap=args.overlap,
+            tile="auto" if args.tile is None else (args.tile if args.tile > 0 else None), overlap=args.overlap,
             bf16=args.bf16, threads=args.threads, sigma=args.sigma, quiet=args.quiet,
         )
         return run(opts)

@@ -42,6 +42,8 @@ Progress = Callable[[int, "int | None"], None]
 """progress(done, total): called after each unit of work (tile or video frame); total may be None."""
 
 MIN_OVERLAP = 32
+AUTO_TILE = 512
+AUTO_WHOLE_PIXELS = 1_500_000  # ~1.1 GB peak for the lite networks; a 720p frame runs in one pass
 RAMP = 16  # pixels of cosine cross-fade between neighbouring tiles
 
 
@@ -53,7 +55,9 @@ class Deblurrer:
             attributes `frames` (1 or 3), `multiple` and `halo`. It is switched to eval mode (and
             to channels_last if asked) in place.
         tile: side in pixels of the square window fed to the network at once (rounded to a
-            multiple of `model.multiple`); None runs the whole image in one pass. A tile smaller
+            multiple of `model.multiple`); None runs the whole image in one pass; "auto" (the
+            default) runs images of up to AUTO_WHOLE_PIXELS (padded) in one pass -- tiles
+            repeat their overlaps, which costs ~50% at 720p -- and larger ones in AUTO_TILE tiles. A tile smaller
             than 2 * (overlap + discard) is raised to that, so at least half of every tile is new
             output (a KAIST_NET's large halo would otherwise cost many times the untiled work);
             `.tile` holds the size used.
@@ -73,7 +77,7 @@ class Deblurrer:
     def __init__(
         self,
         model: nn.Module,
-        tile: int | None = 512,
+        tile: int | None | str = "auto",
         overlap: int | None = None,
         bf16: bool = False,
         channels_last: bool = True,
@@ -94,6 +98,11 @@ class Deblurrer:
         # Pixels whose context the tile cut off get weight 0; the rest of the margin cross-fades.
         # Exact (up to float noise) when discard covers the receptive field, i.e. halo.
         self.discard = min(self.halo, self.overlap - min(RAMP, self.overlap // 2))
+        self.auto = isinstance(tile, str)
+        if self.auto:
+            if tile != "auto":
+                raise DeblurError(f"tile must be a number of pixels, None or 'auto', got {tile!r}")
+            tile = AUTO_TILE
         if tile is not None:
             tile = int(tile)
             if tile <= 0:
@@ -188,8 +197,9 @@ class Deblurrer:
         if ph or pw:
             stack = np.pad(stack, ((0, 0), (0, ph), (0, pw), (0, 0)), mode="reflect")
         hp, wp = h + ph, w + pw
-        rows = self._axis_tiles(hp, h)
-        cols = self._axis_tiles(wp, w)
+        whole = not self.tiles(hp, wp)
+        rows = [(0, hp, np.ones(hp, np.float32))] if whole else self._axis_tiles(hp, h)
+        cols = [(0, wp, np.ones(wp, np.float32))] if whole else self._axis_tiles(wp, w)
         out = np.zeros((h, w, 3), np.float32)
         total, done = len(rows) * len(cols), 0
         for y0, ty, wy in rows:
@@ -207,6 +217,12 @@ class Deblurrer:
                 if progress is not None:
                     progress(done, total)
         return out
+
+    def tiles(self, h: int, w: int) -> bool:
+        """Whether an (h, w) image is cut into tiles (else it runs in one pass)."""
+        if self.tile is None or (self.auto and h * w <= AUTO_WHOLE_PIXELS):
+            return False
+        return h > self.tile or w > self.tile
 
     def _axis_tiles(self, length: int, keep: int) -> list[tuple[int, int, np.ndarray]]:
         """Tiles along one axis of a padded length: (start, size, weight) with weights that

@@ -245,7 +245,7 @@ def speed(args: argparse.Namespace, argv: list[str] | None = None) -> int:
         peak = peak_gflops[dtype] / 2.0
         rows.append({
             "model": name, "kind": kind, "weights": weights, "dtype": dtype if module is not None else "float64/numpy",
-            "height": h, "width": w, "frames": frames_n, "tile": (getattr(fn, "tile", None) or "none") if module is not None else None,
+            "height": h, "width": w, "frames": frames_n, "tile": (fn.tile if fn.tiles(h, w) else "none") if module is not None else None,
             "params": params, "seconds": seconds, "mp_per_s": h * w / 1e6 / seconds, "peak_mem_mb": mem,
             "gmacs_per_frame": macs / 1e9, "gmacs_per_mp": macs / 1e9 / (h * w / 1e6),
             "achieved_gmac_s": achieved, "peak_gmac_s": peak if module is not None else float("nan"),

@@ -270,3 +270,17 @@ def test_weight_file_and_shipped_name_become_deblurrers(tmp_path, monkeypatch):
     img = _image(20, 24)
     np.testing.assert_array_equal(shipped(img), from_file(img))
     assert available_restorers()[0] == "tiny-gaussian"
+
+
+def test_auto_tiling_runs_frames_up_to_the_limit_whole_and_tiles_larger_ones():
+    from deblur.inference import AUTO_TILE, AUTO_WHOLE_PIXELS
+
+    auto = Deblurrer(_seeded(TinyNet))
+    assert auto.auto and auto.tile == AUTO_TILE
+    assert not auto.tiles(720, 1280) and 720 * 1280 <= AUTO_WHOLE_PIXELS  # 720p: one pass, no overlap work
+    assert auto.tiles(2160, 3840)                                          # 4K: tiles bound memory
+    explicit = Deblurrer(_seeded(TinyNet), tile=64, overlap=8)
+    assert not explicit.auto and explicit.tiles(100, 100)                  # an explicit tile always applies
+    assert not Deblurrer(_seeded(TinyNet), tile=None).tiles(4000, 4000)
+    with pytest.raises(DeblurError):
+        Deblurrer(_seeded(TinyNet), tile="big")
