@@ -75,6 +75,7 @@ class TrainConfig:
     motion_length: tuple[float, float] = (2.0, 14.0)
     online: bool = False           # synthesise every batch afresh on the training device (GPU)
     schedule: str = "plateau"      # plateau (the paper's, automated) or cosine over --minutes
+    loss: str = "l1"               # l1 (the paper's) or psnr (mean over samples of each one's PSNR)
     init: str = ""                 # start from these weights (.safetensors, same architecture)
     resume: bool = False
     ship: bool = False             # write weights/<name>.safetensors + manifest + card at the end
@@ -363,6 +364,30 @@ def _git_commit() -> str:
         return "unknown"
 
 
+LOSSES = {
+    "l1": "L1 loss (mean)",
+    "psnr": "PSNR loss (minus the mean over samples of each sample's PSNR, MSE floored at 1e-6)",
+}
+PSNR_LOSS_FLOOR = 1e-6  # 60 dB: a sample restored better than this stops pulling on the weights
+
+
+def training_loss(out: torch.Tensor, target: torch.Tensor, kind: str = "l1") -> torch.Tensor:
+    """The training objective on a batch (N, C, H, W) in [0, 1].
+
+    l1: the paper's mean absolute error over every pixel of the batch.
+    psnr: -mean_i PSNR_i, the i-th sample's PSNR from its own MSE (floored at PSNR_LOSS_FLOOR).
+    Evaluators rank by the mean of per-image PSNR; a pixel-mean loss lets strongly blurred samples
+    (large errors) dominate, so the network learns little about slight blur. Each sample's PSNR
+    weighs its squared error by 1 / its MSE: every sample counts by its relative improvement.
+    """
+    if kind == "l1":
+        return F.l1_loss(out, target)
+    if kind == "psnr":
+        mse = (out - target).pow(2).mean(dim=tuple(range(1, out.dim())))
+        return (10 * torch.log10(mse + PSNR_LOSS_FLOOR)).mean()
+    raise DeblurError(f"unknown loss {kind!r}: use one of {', '.join(LOSSES)}")
+
+
 def evaluate(model: nn.Module, x: np.ndarray, y: np.ndarray, device: torch.device, batch: int,
              channels_last: bool) -> dict[str, float]:
     """Mean L1 loss and MSE / PSNR / SSIM (deblur.metrics conventions) on fixed samples."""
@@ -498,7 +523,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
                 xb = xb.contiguous(memory_format=torch.channels_last)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
                 out = net(xb)
-            loss = F.l1_loss(out.float(), yb)
+            loss = training_loss(out.float(), yb, cfg.loss)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
@@ -588,7 +613,7 @@ def ship(cfg: TrainConfig, model: nn.Module, result: dict[str, Any], world: int,
 - Parameters: {count_parameters(model):,}
 - Data: offline corpus `{cfg.data}` (train split, builtin evaluation images excluded); {cfg.crop_size}x{cfg.crop_size} crops,
   {sampling}; {result['samples']:,} samples seen
-- Training: L1 loss (mean), Adam lr {cfg.lr:g} {decay}, grad-norm clip {cfg.clip}, batch {cfg.batch_size} x {world} process(es)
+- Training: {LOSSES[cfg.loss]}, Adam lr {cfg.lr:g} {decay}, grad-norm clip {cfg.clip}, batch {cfg.batch_size} x {world} process(es)
 - Wall time: {result['seconds'] / 60:.1f} min on {hardware}
 - Final validation ({cfg.val_samples} held-out corpus samples): PSNR of the mean MSE {v['val_psnr_mean_mse']:.2f} dB
   (the blurred input: {base['val_psnr_mean_mse']:.2f} dB), SSIM {v['val_ssim']:.4f} (input {base['val_ssim']:.4f}),
@@ -650,6 +675,8 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     a = p.parse_args(argv)
     if a.schedule not in ("plateau", "cosine"):
         p.error(f"--schedule must be plateau or cosine, not {a.schedule!r}")
+    if a.loss not in LOSSES:
+        p.error(f"--loss must be one of {', '.join(LOSSES)}, not {a.loss!r}")
     kwargs = {f.name: getattr(a, f.name) for f in dataclasses.fields(TrainConfig)}
     kwargs["motion_length"] = tuple(kwargs["motion_length"])
     return TrainConfig(**kwargs)

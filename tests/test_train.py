@@ -13,7 +13,8 @@ from PIL import Image
 from skimage import data
 
 from deblur.errors import DeblurError
-from deblur.train import augment, corpus_sources, main, parse_args
+from deblur import metrics
+from deblur.train import augment, corpus_sources, main, parse_args, training_loss
 from deblur.weights import load_model
 
 REPO = Path(__file__).resolve().parent.parent
@@ -82,6 +83,31 @@ def test_defaults_follow_the_paper():
     cfg = parse_args(["--task", "motion"])
     assert cfg.crop_size == 256 and cfg.batch_size == 4 and cfg.lr == 1e-4
     assert parse_args([]).crop_size == 32 and parse_args([]).batch_size == 32
+
+
+def test_psnr_loss_is_minus_the_mean_per_sample_psnr():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    target = rng.random((3, 3, 16, 16)).astype(np.float32)
+    # Errors of very different sizes: slight (0.01), medium (0.03) and strong (0.2) noise.
+    out = np.clip(target + rng.normal(size=target.shape).astype(np.float32) * np.array([0.01, 0.03, 0.2],
+                  dtype=np.float32)[:, None, None, None], 0, 1)
+    want = -np.mean([metrics.psnr(o.transpose(1, 2, 0), t.transpose(1, 2, 0)) for o, t in zip(out, target)])
+    got = training_loss(torch.from_numpy(out), torch.from_numpy(target), "psnr").item()
+    assert got == pytest.approx(want, abs=0.03)  # the 1e-6 MSE floor moves the 40 dB sample by 0.04 dB
+    # Unlike L1, every sample pulls with about the same weight on its own relative error: the slight-error
+    # sample's gradient per pixel is far larger than under L1, where the strong-error sample dominates.
+    grads = {}
+    for kind in ("l1", "psnr"):
+        x = torch.from_numpy(out).requires_grad_()
+        training_loss(x, torch.from_numpy(target), kind).backward()
+        g = x.grad.abs().mean(dim=(1, 2, 3))
+        grads[kind] = (g[0] / g[2]).item()
+    assert grads["l1"] < 2 and grads["psnr"] > 10
+    with pytest.raises(DeblurError, match="unknown loss"):
+        training_loss(torch.from_numpy(out), torch.from_numpy(target), "l2")
+    with pytest.raises(SystemExit):
+        parse_args(["--loss", "l2"])
 
 
 def _free_port() -> int:
