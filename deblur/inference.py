@@ -9,7 +9,11 @@
   so any size runs and the model itself never pads;
 - tiling: the padded image is cut into overlapping tiles that are run one at a time and blended
   with a smooth weight window, so memory is bounded by the tile size and not by the image;
-- dtype / layout: fp32 + channels_last by default, optional bf16 autocast.
+- dtype / layout: fp32 + channels_last by default, optional bf16 autocast;
+- self-ensemble (opt-in, `ensemble=True`, name suffix `+x8`): the mean of the network's outputs
+  on the 8 flips / 90-degree rotations of the input, each turned back (Lim et al. 2017, "EDSR+").
+  Blur has no preferred orientation here (Gaussian is isotropic, camera paths are random), so
+  every view is as valid an input; the mean is 8x the work and usually a little sharper.
 
 Tiling is exact up to float noise when the overlap covers the model's receptive field:
 a tile never reaches outside the padded image (border tiles start at the border, so they see
@@ -45,6 +49,9 @@ MIN_OVERLAP = 32
 AUTO_TILE = 512
 AUTO_WHOLE_PIXELS = 1_500_000  # ~1.1 GB peak for the lite networks; a 720p frame runs in one pass
 RAMP = 16  # pixels of cosine cross-fade between neighbouring tiles
+ENSEMBLE_SUFFIX = "+x8"  # load_restorer("atrous_net-gaussian+x8") = that network, self-ensembled
+# The dihedral group D4: (quarter turns, mirror first). View i of an (.., H, W, ..) array.
+DIHEDRAL = [(k, flip) for flip in (False, True) for k in range(4)]
 
 
 class Deblurrer:
@@ -70,6 +77,7 @@ class Deblurrer:
         threads: torch intra-op threads to use during a call (restored afterwards); None keeps
             torch's setting.
         name: label reported as `.name` (load_restorer sets the shipped model name).
+        ensemble: average the outputs on the 8 flips / rotations of the input (8x the time).
     """
 
     needs_kernel = False
@@ -83,6 +91,7 @@ class Deblurrer:
         channels_last: bool = True,
         threads: int | None = None,
         name: str | None = None,
+        ensemble: bool = False,
     ) -> None:
         for attr in ("frames", "multiple", "halo"):
             if not hasattr(model, attr):
@@ -115,6 +124,7 @@ class Deblurrer:
         self.channels_last = bool(channels_last)
         self.threads = threads
         self.name = name or type(model).__name__
+        self.ensemble = bool(ensemble)
         model.eval()
         if self.channels_last:
             model.to(memory_format=torch.channels_last)
@@ -123,7 +133,8 @@ class Deblurrer:
     def __repr__(self) -> str:
         return (
             f"Deblurrer({self.name!r}, frames={self.frames}, tile={self.tile}, "
-            f"overlap={self.overlap}, bf16={self.bf16}, channels_last={self.channels_last})"
+            f"overlap={self.overlap}, bf16={self.bf16}, channels_last={self.channels_last}, "
+            f"ensemble={self.ensemble})"
         )
 
     # ------------------------------------------------------------------ public API
@@ -158,7 +169,9 @@ class Deblurrer:
         rounded (for checks finer than 1/255, e.g. tiled against untiled)."""
         stack = self._model_frames(frames)
         with self._threads():
-            return self._run_tiled(stack, progress)
+            if not self.ensemble:
+                return self._run_tiled(stack, progress)
+            return self._run_ensemble(stack, progress)
 
     def deblur_video(
         self, frames: Iterable[np.ndarray], progress: Progress | None = None
@@ -216,6 +229,25 @@ class Deblurrer:
                 done += 1
                 if progress is not None:
                     progress(done, total)
+        return out
+
+    def _run_ensemble(self, stack: np.ndarray, progress: Progress | None) -> np.ndarray:
+        """Mean over the 8 dihedral views of the stack, each output turned back."""
+        out: np.ndarray | None = None
+        for i, (k, flip) in enumerate(DIHEDRAL):
+            view = stack[:, :, ::-1] if flip else stack
+            view = np.ascontiguousarray(np.rot90(view, k, axes=(1, 2)))
+
+            def sub(done: int, total: int | None, i: int = i) -> None:
+                if progress is not None:
+                    progress(i * (total or 1) + done, len(DIHEDRAL) * (total or 1))
+
+            y = np.rot90(self._run_tiled(view, sub), -k, axes=(0, 1))
+            if flip:
+                y = y[:, ::-1]
+            out = y.copy() if out is None else out.__iadd__(y)
+        assert out is not None
+        out /= len(DIHEDRAL)
         return out
 
     def tiles(self, h: int, w: int) -> bool:
@@ -369,7 +401,8 @@ def available_restorers(task: str | None = None) -> list[str]:
 def load_restorer(name: str, **opts) -> Callable[..., np.ndarray]:
     """A restorer by name: callable(frames_u8, kernel=None) -> uint8 (H, W, 3).
 
-    The result has `.name`, `.frames` and `.needs_kernel`. `name` is a shipped network
+    The result has `.name`, `.frames` and `.needs_kernel`. A network name (or weight path) ending
+    in ENSEMBLE_SUFFIX ("+x8") is that network with `ensemble=True`. `name` is a shipped network
     (deblur.weights.load_model, wrapped in a Deblurrer built with `opts`: tile, overlap, bf16,
     channels_last, threads), a path to a .safetensors weight file (same wrapping), or a baseline
     from deblur.baselines.BASELINES (classical methods have no tiles or dtypes: `opts` do not
@@ -381,6 +414,10 @@ def load_restorer(name: str, **opts) -> Callable[..., np.ndarray]:
     """
     if name in BASELINES:
         return BASELINES[name]
+    if name.endswith(ENSEMBLE_SUFFIX) and name[: -len(ENSEMBLE_SUFFIX)] not in BASELINES:
+        base = load_restorer(name[: -len(ENSEMBLE_SUFFIX)], **{**opts, "ensemble": True})
+        base.name += ENSEMBLE_SUFFIX
+        return base
     if name in shipped_models():
         model, _meta = load_model(name)
         return Deblurrer(model, name=name, **opts)

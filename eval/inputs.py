@@ -250,13 +250,15 @@ def resolve_models(request: str, blur: str, real_blur: bool) -> tuple[list[str],
     `all` = every shipped network for the blur type plus every baseline (baselines that need the
     true kernel are left out on datasets with real blur, which has none). `blurred` (the input
     itself) is always scored, because every gain is measured against it. Arch names without a
-    task (``atrous_net``) resolve to the shipped network for this blur type.
+    task (``atrous_net``) resolve to the shipped network for this blur type. A network name
+    followed by ``+x8`` (``atrous_net-gaussian+x8``, ``atrous_net+x8``) is its 8-view self-ensemble.
 
     Raises:
         UnknownModelError: a name that is neither shipped nor a baseline (lists valid names).
         IncompatibleModelError: a network trained for another blur type, or a kernel-based
             baseline on a dataset without a known kernel.
     """
+    from deblur.inference import ENSEMBLE_SUFFIX
     from deblur.models import ARCH_TASKS
 
     baselines = list(_baselines())
@@ -276,6 +278,11 @@ def resolve_models(request: str, blur: str, real_blur: bool) -> tuple[list[str],
             name = raw.strip()
             if not name:
                 continue
+            suffix = ENSEMBLE_SUFFIX if name.endswith(ENSEMBLE_SUFFIX) else ""
+            name = name[: len(name) - len(suffix)]
+            if suffix and name in baselines:
+                raise IncompatibleModelError(f"{name}{suffix}: the {suffix} self-ensemble is for networks, "
+                                             f"{name} is a classical baseline")
             if name in ARCH_TASKS:  # an architecture name: pick its network for this blur
                 if blur not in ARCH_TASKS[name]:
                     raise IncompatibleModelError(
@@ -301,8 +308,10 @@ def resolve_models(request: str, blur: str, real_blur: bool) -> tuple[list[str],
                     raise IncompatibleModelError(
                         f"{arch} takes {' / '.join(ARCH_TASKS[arch])} blur only; there is no {name}")
                 valid = shipped + baselines
-                raise UnknownModelError(f"unknown model {name!r}; valid names for --blur {blur}: "
-                                        f"{', '.join(valid)}")
+                raise UnknownModelError(f"unknown model {name + suffix!r}; valid names for --blur {blur}: "
+                                        f"{', '.join(valid)} (a network name + '{ENSEMBLE_SUFFIX}' = "
+                                        "its 8-view self-ensemble)")
+            name += suffix
             if name not in names:
                 names.append(name)
     if "blurred" in baselines and "blurred" not in names:

@@ -97,11 +97,14 @@ def machine() -> dict[str, Any]:
 
 
 def weight_hashes(names: list[str]) -> dict[str, str | None]:
-    """sha256 recorded in weights/manifest.json (deblur.weights.read_manifest) for shipped names."""
+    """sha256 recorded in weights/manifest.json (deblur.weights.read_manifest) for shipped names
+    (a self-ensemble, NAME+x8, runs NAME's weights)."""
+    from deblur.inference import ENSEMBLE_SUFFIX
     from deblur.weights import read_manifest
 
     manifest = read_manifest()
-    return {n: (manifest.get(n) or {}).get("sha256") for n in names if n in manifest}
+    base = {n: n.removesuffix(ENSEMBLE_SUFFIX) for n in names}
+    return {n: (manifest.get(b) or {}).get("sha256") for n, b in base.items() if b in manifest}
 
 
 def now_utc() -> str:

@@ -42,11 +42,27 @@ def _params(v: Any) -> str:
 
 
 def _command(meta: dict[str, Any]) -> str:
-    sessions = meta.get("sessions") or [meta]
-    argv = sessions[-1].get("argv")
-    if argv is None:
-        return ""
-    return "python -m eval " + " ".join(shlex.quote(a) for a in argv)
+    """The command of each session that wrote the folder (in order, repeats once), as markdown."""
+    cmds: list[str] = []
+    for sess in meta.get("sessions") or [meta]:
+        argv = sess.get("argv")
+        cmd = None if argv is None else "python -m eval " + " ".join(shlex.quote(a) for a in argv)
+        if cmd and cmd not in cmds:
+            cmds.append(cmd)
+    return ", then ".join(f"`{c}`" for c in cmds)
+
+
+def _commits(meta: dict[str, Any]) -> str:
+    """'commit abc1234' or 'commits abc1234, def5678' over the sessions that wrote the folder."""
+    seen: list[str] = []
+    for sess in meta.get("sessions") or [meta]:
+        if sess.get("commit"):
+            tag = f"{sess['commit'][:7]}{' (dirty)' if sess.get('dirty') else ''}"
+            if tag not in seen:
+                seen.append(tag)
+    if not seen and meta.get("commit"):
+        seen = [f"{meta['commit'][:7]}{' (dirty)' if meta.get('dirty') else ''}"]
+    return f"commit{'s' if len(seen) > 1 else ''} {', '.join(seen)}" if seen else ""
 
 
 def _describe(meta: dict[str, Any], n_images: int, n_unblurred: int) -> str:
@@ -62,8 +78,8 @@ def _describe(meta: dict[str, Any], n_images: int, n_unblurred: int) -> str:
         parts.append(f"motion: camera path {cfg['motion_length']:g} px per exposure")
     if cfg.get("single_frame"):
         parts.append("single-frame input")
-    if meta.get("commit"):
-        parts.append(f"commit {meta['commit'][:7]}{' (dirty)' if meta.get('dirty') else ''}")
+    if _commits(meta):
+        parts.append(_commits(meta))
     return ", ".join(parts)
 
 
@@ -80,7 +96,7 @@ def render_leaderboard(name: str, folder: Path) -> str:
     notes = [f"{title} ({_describe(meta, int(lb['n'].max()), n_unblurred)})", "", body]
     cmd = _command(meta)
     if cmd:
-        notes += ["", f"Reproduce: `{cmd}`"]
+        notes += ["", f"Reproduce: {cmd}"]
     return "\n".join(notes)
 
 
@@ -108,7 +124,7 @@ def render_speed(name: str, folder: Path) -> str:
         notes += ["", "\\* untrained weights: the timing is that of the trained network, the output is not."]
     cmd = _command(meta)
     if cmd:
-        notes += ["", f"Reproduce: `{cmd}`"]
+        notes += ["", f"Reproduce: {cmd}"]
     return "\n".join(notes)
 
 
@@ -122,7 +138,7 @@ def render_sweep(name: str, folder: Path) -> str:
     notes = [f"**{name}**: PSNR (dB) against blur strength, {df['dataset'].iloc[0]}", "", _table(header, rows)]
     cmd = _command(meta)
     if cmd:
-        notes += ["", f"Reproduce: `{cmd}`"]
+        notes += ["", f"Reproduce: {cmd}"]
     return "\n".join(notes)
 
 

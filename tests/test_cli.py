@@ -65,6 +65,21 @@ def test_image_with_tiles_and_motion_model(tmp_path, weights, capsys):
     assert code == 0 and io.read_image(tmp_path / "out.jpg").shape == (100, 90, 3)
 
 
+def test_ensemble_flag_equals_the_x8_name_and_refuses_baselines(tmp_path, weights, capsys):
+    src = io.write_image(tmp_path / "in.png", _image(40, 48))
+    outs = {}
+    for tag, args in {"plain": [], "flag": ["--ensemble"]}.items():
+        code, _ = _run(capsys, src, "-o", tmp_path / f"{tag}.png", "--model", weights["gaussian"], "-q", *args)
+        assert code == 0
+        outs[tag] = io.read_image(tmp_path / f"{tag}.png")
+    code, _ = _run(capsys, src, "-o", tmp_path / "name.png", "--model", f"{weights['gaussian']}+x8", "-q")
+    assert code == 0
+    np.testing.assert_array_equal(io.read_image(tmp_path / "name.png"), outs["flag"])
+    assert outs["flag"].shape == outs["plain"].shape == (40, 48, 3)  # tests/test_inference.py checks the views
+    code, err = _run(capsys, src, "-o", tmp_path / "w.png", "--model", "wiener", "--sigma", "1", "--ensemble")
+    assert code == 2 and "networks" in _one_error_line(err) and not (tmp_path / "w.png").exists()
+
+
 def test_baseline_with_sigma(tmp_path, capsys):
     src = io.write_image(tmp_path / "in.png", _image(24, 24))
     code, _ = _run(capsys, src, "-o", tmp_path / "out.png", "--model", "wiener", "--sigma", "1")

@@ -171,7 +171,8 @@ def _fake_shipped(task=None):
 
 @pytest.mark.parametrize("case", ["missing_path", "wrong_layout", "unknown_model", "gaussian_only_arch",
                                   "gaussian_network_for_motion", "kernel_baseline_on_real_blur",
-                                  "cifar_protocol_for_motion", "bad_option"])
+                                  "cifar_protocol_for_motion", "bad_option", "ensemble_of_a_baseline",
+                                  "ensemble_of_unknown_net"])
 def test_bad_input_exits_2_with_one_line_and_writes_nothing(case, photos, tmp_path, capsys, monkeypatch):
     out = tmp_path / "bad"
     monkeypatch.setattr(inputs, "_shipped", _fake_shipped)
@@ -189,6 +190,8 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(case, photos, tmp_pa
         "kernel_baseline_on_real_blur": ["--dataset", f"pairs:{tmp_path / 'pairs'}", "--models", "wiener"],
         "cifar_protocol_for_motion": ["--dataset", f"photos:{photos}", "--blur", "motion", "--protocol", "cifar"],
         "bad_option": ["--dataset", f"photos:{photos}", "--blur", "defocus"],
+        "ensemble_of_a_baseline": ["--dataset", f"photos:{photos}", "--models", "wiener+x8"],
+        "ensemble_of_unknown_net": ["--dataset", f"photos:{photos}", "--models", "no_such_net+x8"],
     }[case]
     try:
         code = run_eval(*args, "--out", str(out))
@@ -198,6 +201,16 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(case, photos, tmp_pa
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and err.startswith("error: ")
     assert not out.exists()
+
+
+def test_ensemble_suffix_resolves_like_the_network_it_wraps(monkeypatch):
+    monkeypatch.setattr(inputs, "_shipped", _fake_shipped)
+    names, _ = inputs.resolve_models("carlo_net+x8,carlo_net-gaussian,wiener", "gaussian", False)
+    assert names == ["blurred", "carlo_net-gaussian+x8", "carlo_net-gaussian", "wiener"]
+    names, _ = inputs.resolve_models("kaist_net-motion+x8", "motion", False)
+    assert names == ["blurred", "kaist_net-motion+x8"]
+    with pytest.raises(inputs.IncompatibleModelError):
+        inputs.resolve_models("carlo_net-gaussian+x8", "motion", False)
 
 
 def test_unknown_model_message_lists_valid_names(photos, tmp_path, capsys):
@@ -300,6 +313,22 @@ def test_readme_block_is_rendered_from_the_csvs(gaussian_run, tmp_path):
     # Rendering twice changes nothing (the block replaces itself).
     assert main(["readme", "--dir", str(root), "--write", str(readme)]) == 0
     assert readme.read_text() == text
+
+
+def test_a_folder_written_in_two_sessions_lists_both_commands_and_rows(gaussian_run, photos, tmp_path):
+    import shutil
+
+    from eval.readme import render_leaderboard
+
+    out = tmp_path / "g"
+    shutil.copytree(gaussian_run, out, ignore=shutil.ignore_patterns("images"))
+    # A second session adds a model to the same configuration; the first one's rows stay.
+    assert run_eval("--dataset", f"photos:{photos}", "--blur", "gaussian", "--models", "blind_wiener",
+                    "--out", str(out)) == 0
+    lb = read(out, "leaderboard.csv")
+    assert set(lb["model"]) == set(KERNEL_BASELINES.split(",")) | {"blind_wiener"}
+    text = render_leaderboard("g", out)
+    assert text.count("`python -m eval ") == 2 and "blind_wiener --out" in text and ", then `" in text
 
 
 def test_cifar_protocol_reads_cifar10_test_batch(tmp_path):

@@ -284,3 +284,58 @@ def test_auto_tiling_runs_frames_up_to_the_limit_whole_and_tiles_larger_ones():
     assert not Deblurrer(_seeded(TinyNet), tile=None).tiles(4000, 4000)
     with pytest.raises(DeblurError):
         Deblurrer(_seeded(TinyNet), tile="big")
+
+
+def _d4(img: np.ndarray, k: int, flip: bool) -> np.ndarray:
+    """One dihedral view of an (H, W, 3) or (F, H, W, 3) array (the spatial axes are -3, -2)."""
+    out = img[..., ::-1, :] if flip else img
+    return np.ascontiguousarray(np.rot90(out, k, axes=(-3, -2)))
+
+
+@pytest.mark.parametrize("net_cls,frames", [(TinyNet, 1), (TinyNet, 3), (TinyPoolNet, 1)])
+def test_self_ensemble_is_the_mean_of_the_eight_views_and_equivariant(net_cls, frames):
+    from deblur.inference import DIHEDRAL
+
+    net = _seeded(net_cls, frames)
+    plain = Deblurrer(net, tile=None)
+    ens = Deblurrer(net, tile=None, ensemble=True)
+    stack = np.stack([_image(24, 40, seed=s) for s in range(frames)])
+    # The mean of the 8 plain outputs on the turned inputs, each turned back by hand.
+    views = []
+    for k, flip in DIHEDRAL:
+        y = plain.restore_float(_d4(stack, k, flip))
+        y = np.rot90(y, -k, axes=(0, 1))
+        views.append(y[:, ::-1] if flip else y)
+    want = np.mean(views, axis=0)
+    got = ens.restore_float(stack)
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    assert np.abs(got - plain.restore_float(stack)).max() > 1e-3  # the network is not equivariant by itself
+    # Averaging over the whole group makes the restorer commute with every flip and rotation.
+    for k, flip in [(1, False), (2, True), (3, True)]:
+        np.testing.assert_allclose(ens.restore_float(_d4(stack, k, flip)), _d4(got, k, flip), atol=1e-5)
+
+
+def test_self_ensemble_tiles_and_reports_progress_over_all_views():
+    net = _seeded(TinyNet)
+    calls: list[tuple[int, int]] = []
+    ens = Deblurrer(net, tile=24, overlap=8, ensemble=True)
+    img = _image(40, 56)
+    out = ens(img, progress=lambda d, t: calls.append((d, t)))
+    untiled = Deblurrer(net, tile=None, ensemble=True)(img)
+    assert np.abs(out.astype(int) - untiled.astype(int)).max() <= 1
+    totals = {t for _, t in calls}
+    assert len(totals) == 1 and calls[-1][0] == calls[-1][1] == totals.pop()
+    assert [d for d, _ in calls] == sorted(d for d, _ in calls)  # monotone across the 8 views
+
+
+def test_ensemble_suffix_loads_the_network_self_ensembled(tmp_path):
+    torch.manual_seed(0)
+    path = tmp_path / "tiny.safetensors"
+    save_weights(path, build_model("carlo_net", "lite", "gaussian", layers=2, channels=4), {"task": "gaussian"})
+    ens = load_restorer(f"{path}+x8", tile=None)
+    assert isinstance(ens, Deblurrer) and ens.ensemble and ens.name == "tiny+x8"
+    assert not load_restorer(str(path)).ensemble
+    with pytest.raises(UnknownModelError):
+        load_restorer("wiener+x8")  # baselines have no self-ensemble
+    with pytest.raises(UnknownModelError, match="no_such_model"):
+        load_restorer("no_such_model+x8")
