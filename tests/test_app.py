@@ -105,8 +105,8 @@ class Recorder:
 
 
 def photo(cfg, upload=None, example=None, task="gaussian", model="blurred", blur_first=False, strength=1.5,
-          progress=None):
-    return app.deblur_photo(upload, example, task, model, blur_first, strength,
+          ensemble=False, progress=None):
+    return app.deblur_photo(upload, example, task, model, blur_first, strength, ensemble,
                             progress or Recorder(), cfg=cfg)
 
 
@@ -214,6 +214,28 @@ def test_corrupted_weights_are_refused(tmp_path, files):
 
 def test_restorers_are_cached(cfg):
     assert app.get_restorer("carlo_net-gaussian", cfg) is app.get_restorer("carlo_net-gaussian", cfg)
+    ens = app.get_restorer("carlo_net-gaussian", cfg, ensemble=True)
+    assert ens is app.get_restorer("carlo_net-gaussian", cfg, ensemble=True)
+    assert ens.ensemble and not app.get_restorer("carlo_net-gaussian", cfg).ensemble
+
+
+def test_photo_self_ensemble_runs_eight_views_and_baselines_ignore_it(cfg, files):
+    progress = Recorder()
+    (_, after), _, report = photo(cfg, str(files["rgb"]), model="carlo_net-gaussian", ensemble=True,
+                                  progress=progress)
+    (_, plain), _, _ = photo(cfg, str(files["rgb"]), model="carlo_net-gaussian")
+    assert after.shape == plain.shape and "averaged over 8 flips / rotations" in report
+    src = read_image(files["rgb"])
+    net = app.get_restorer("carlo_net-gaussian", cfg)
+    views = [np.rot90(net(np.ascontiguousarray(np.rot90(src, k))), -k).astype(float) for k in range(4)]
+    views += [np.rot90(net(np.ascontiguousarray(np.rot90(src[:, ::-1], k))), -k)[:, ::-1].astype(float)
+              for k in range(4)]
+    assert np.abs(after - np.mean(views, axis=0)).max() <= 1  # the mean of 8 rounded views, within rounding
+    tiles = [c for c in progress.calls if c[2] == "tiles"]
+    assert tiles and tiles[-1][0][0] == tiles[-1][0][1] >= 8  # one step per view (and tile)
+    (_, same), _, report = photo(cfg, str(files["rgb"]), model="blurred", ensemble=True)
+    np.testing.assert_array_equal(same, src)
+    assert "self-ensemble is for networks" in report
 
 
 def test_model_lists_follow_the_blur_type(cfg, tmp_path):
@@ -335,7 +357,11 @@ def test_api_through_gradio_client(server, files):
     from gradio_client.exceptions import AppError
 
     with pytest.raises(AppError, match="tick 'Blur it first'"):
-        client.predict(handle_file(str(files["rgb"])), None, "gaussian", "wiener", False, 1.5, api_name="/deblur")
+        client.predict(handle_file(str(files["rgb"])), None, "gaussian", "wiener", False, 1.5, False,
+                       api_name="/deblur")
+    *_, report = client.predict(handle_file(str(files["rgb"])), None, "gaussian", "carlo_net-gaussian", False, 1.5,
+                                True, api_name="/deblur")
+    assert "8 flips" in report
     with pytest.raises(AppError, match="at least 3 frames"):
         client.predict(handle_file(str(files["short"])), "blurred", api_name="/deblur_video")
     message, *_ = client.predict(api_name="/leaderboards")
