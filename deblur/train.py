@@ -388,6 +388,14 @@ def training_loss(out: torch.Tensor, target: torch.Tensor, kind: str = "l1") -> 
     raise DeblurError(f"unknown loss {kind!r}: use one of {', '.join(LOSSES)}")
 
 
+class MiddleFrame(nn.Module):
+    """The blurred input as a 'restorer': returns the middle frame of a (N, 3F, H, W) stack."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        f = x.shape[1] // 3
+        return x[:, 3 * (f // 2) : 3 * (f // 2) + 3]
+
+
 def evaluate(model: nn.Module, x: np.ndarray, y: np.ndarray, device: torch.device, batch: int,
              channels_last: bool) -> dict[str, float]:
     """Mean L1 loss and MSE / PSNR / SSIM (deblur.metrics conventions) on fixed samples."""
@@ -464,6 +472,15 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         if model_config(init_model) != model_config(model):
             raise DeblurError(f"--init {cfg.init} holds {model_config(init_model)}, not {model_config(model)}")
         model.load_state_dict(init_model.state_dict())
+    val_batch = 16 if task == "gaussian" else 2
+    # This run's validation set scored on the blurred input itself, and on the --init weights: the
+    # references for its final figures (an inherited log's rows may come from another validation set).
+    val_input = evaluate(MiddleFrame(), x_val, y_val, device, val_batch, False)
+    val_start = evaluate(model, x_val, y_val, device, val_batch, cfg.channels_last) if cfg.init else None
+    if _is_main() and val_start is not None:
+        print(f"--init {cfg.init} on this run's validation set: PSNR of the mean MSE "
+              f"{val_start['val_psnr_mean_mse']:.2f} dB, SSIM {val_start['val_ssim']:.4f} (blurred input "
+              f"{val_input['val_psnr_mean_mse']:.2f} dB, {val_input['val_ssim']:.4f})", flush=True)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=0.5, patience=cfg.plateau_patience,
                                                        min_lr=cfg.min_lr)
@@ -482,7 +499,6 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
             print(f"resumed {ckpt_path} at epoch {start_epoch}, step {step}")
     net = nn.parallel.DistributedDataParallel(model) if world > 1 else model
 
-    val_batch = 16 if task == "gaussian" else 2
     t0 = time.time()
     prior_seconds = _logged_seconds(log_path) if cfg.resume else 0.0
     init_log = Path(cfg.init).with_name(Path(cfg.init).name.split(".")[0] + ".log.csv") if cfg.init else None
@@ -550,7 +566,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
             tmp.replace(ckpt_path)
         if stopped_early:
             break
-    result = {"step": step, "samples": samples, "val": val,
+    result = {"step": step, "samples": samples, "val": val, "val_input": val_input, "val_start": val_start,
               "seconds": prior_seconds + time.time() - t0, "finished": not stopped_early}
     if _is_main() and cfg.ship:
         ship(cfg, model, result, world, log_path)
@@ -597,11 +613,14 @@ def ship(cfg: TrainConfig, model: nn.Module, result: dict[str, Any], world: int,
                           "params": count_parameters(model), "log": f"{name}.log.csv"}, weights_dir=out)
     (out / f"{name}.log.csv").write_text(log_path.read_text())
     v = result["val"]
-    base = next(csv.DictReader(open(log_path)))  # epoch 0: the input itself
-    base = {k: float(base[k]) for k in ("val_psnr", "val_psnr_mean_mse", "val_ssim", "val_mse")}
+    base = result["val_input"]  # this run's validation set, scored on the blurred input itself
     cmd = "python -m deblur.train " + " ".join(sys.argv[1:])
-    init_line = (f"- Initialised from `{cfg.init}` and trained on; the log and the sample count include that run\n"
-                 if cfg.init else "")
+    init_line = ""
+    if cfg.init:
+        s0 = result.get("val_start") or {}
+        init_line = (f"- Initialised from `{cfg.init}` and trained on; the log and the sample count include that run. "
+                     f"On this stage's validation set the --init weights scored PSNR of the mean MSE "
+                     f"{s0.get('val_psnr_mean_mse', float('nan')):.2f} dB, SSIM {s0.get('val_ssim', float('nan')):.4f}\n")
     sampling = ("every batch synthesised afresh on the training device" if cfg.online
                 else f"{cfg.cache_samples} pre-rendered samples with on-the-fly augmentation")
     decay = (f"cosine-decayed to {cfg.min_lr:g} over {cfg.minutes:g} min" if cfg.schedule == "cosine"

@@ -2,6 +2,7 @@
 
 import csv
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -171,6 +172,14 @@ def test_init_continues_a_shipped_network_and_its_log(tmp_path, monkeypatch):
     assert [r["samples"] for r in rows] == ["0", "12", "24"]
     card = (tmp_path / "weights" / "atrous_net-gaussian.md").read_text()
     assert "Commands, in order" in card and card.count("python -m deblur.train") == 2
+    # The card's references come from this stage's own validation set, which differs from stage 1's
+    # here (--val-samples): the blurred input's figures, and the --init weights' at the stage's start.
+    assert main([*stage2[:-2], "--val-samples", "4", "--run-dir", str(tmp_path / "runs3"), "--init", str(shipped)]) == 0
+    card = (tmp_path / "weights" / "atrous_net-gaussian.md").read_text()
+    rows = list(csv.DictReader(open(tmp_path / "weights" / "atrous_net-gaussian.log.csv")))
+    start = re.search(r"--init weights scored PSNR of the mean MSE ([\d.]+) dB", card)
+    blurred = float(re.search(r"the blurred input: ([\d.]+) dB", card).group(1))
+    assert start and float(start.group(1)) > 0 and abs(blurred - float(rows[0]["val_psnr_mean_mse"])) > 0.01
     # weights of another architecture are refused with a clear message
     other = _args(tmp_path, corpus, *common, "--model", "carlo_net", "--init", str(shipped))
     assert main(other) == 2
