@@ -567,7 +567,8 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         if stopped_early:
             break
     result = {"step": step, "samples": samples, "val": val, "val_input": val_input, "val_start": val_start,
-              "seconds": prior_seconds + time.time() - t0, "finished": not stopped_early}
+              "seconds": prior_seconds + time.time() - t0, "stage_seconds": time.time() - t0,
+              "finished": not stopped_early}
     if _is_main() and cfg.ship:
         ship(cfg, model, result, world, log_path)
     if dist.is_initialized():
@@ -615,6 +616,10 @@ def ship(cfg: TrainConfig, model: nn.Module, result: dict[str, Any], world: int,
     v = result["val"]
     base = result["val_input"]  # this run's validation set, scored on the blurred input itself
     cmd = "python -m deblur.train " + " ".join(sys.argv[1:])
+    wall = f"{result['seconds'] / 60:.1f} min on {hardware}"
+    if cfg.init:  # earlier stages may have run elsewhere: their hardware is in their own commands' stage
+        wall = (f"{result['seconds'] / 60:.1f} min over all stages; this stage "
+                f"{result.get('stage_seconds', result['seconds']) / 60:.1f} min on {hardware}")
     init_line = ""
     if cfg.init:
         s0 = result.get("val_start") or {}
@@ -633,7 +638,7 @@ def ship(cfg: TrainConfig, model: nn.Module, result: dict[str, Any], world: int,
 - Data: offline corpus `{cfg.data}` (train split, builtin evaluation images excluded); {cfg.crop_size}x{cfg.crop_size} crops,
   {sampling}; {result['samples']:,} samples seen
 - Training: {LOSSES[cfg.loss]}, Adam lr {cfg.lr:g} {decay}, grad-norm clip {cfg.clip}, batch {cfg.batch_size} x {world} process(es)
-- Wall time: {result['seconds'] / 60:.1f} min on {hardware}
+- Wall time: {wall}
 - Final validation ({cfg.val_samples} held-out corpus samples): PSNR of the mean MSE {v['val_psnr_mean_mse']:.2f} dB
   (the blurred input: {base['val_psnr_mean_mse']:.2f} dB), SSIM {v['val_ssim']:.4f} (input {base['val_ssim']:.4f}),
   MSE {v['val_mse']:.3g} (input {base['val_mse']:.3g}); mean per-image PSNR {v['val_psnr']:.2f} dB, which counts

@@ -180,6 +180,7 @@ def test_init_continues_a_shipped_network_and_its_log(tmp_path, monkeypatch):
     start = re.search(r"--init weights scored PSNR of the mean MSE ([\d.]+) dB", card)
     blurred = float(re.search(r"the blurred input: ([\d.]+) dB", card).group(1))
     assert start and float(start.group(1)) > 0 and abs(blurred - float(rows[0]["val_psnr_mean_mse"])) > 0.01
+    assert "min over all stages; this stage" in card
     # weights of another architecture are refused with a clear message
     other = _args(tmp_path, corpus, *common, "--model", "carlo_net", "--init", str(shipped))
     assert main(other) == 2
