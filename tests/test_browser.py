@@ -83,22 +83,28 @@ def upload_photo(page, photo: Path, shots: Path, attempts: int = 3) -> None:
     """Set the file input and wait for the upload to show the file's name.
 
     Waits for the app to finish loading first: a file set on the input before the page's scripts
-    have attached their listeners is never uploaded. Sets it again (up to `attempts` times) if the
-    name does not show, so one lost change event on a busy machine does not fail the test.
+    have attached their listeners is never uploaded. Sets it again (up to `attempts` times) while
+    the input is still there and the name does not show, so one lost change event on a busy
+    machine does not fail the test; a failure says what the component showed.
     """
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     page.wait_for_load_state("networkidle")
     page.locator("#deblur-button").wait_for()
-    shown = page.locator("#photo-upload").get_by_text(photo.name).first
+    box = page.locator("#photo-upload")
+    field = box.locator("input[type=file]")
+    shown = box.get_by_text(photo.name).first
     for attempt in range(1, attempts + 1):
-        page.locator("#photo-upload input[type=file]").set_input_files(str(photo))
+        if field.count():
+            field.set_input_files(str(photo))
         try:
             shown.wait_for(timeout=TIMEOUT_MS // attempts)
             return
         except PlaywrightTimeout:
             page.screenshot(path=str(shots / f"app-upload-attempt{attempt}.png"), full_page=True)
-    raise AssertionError(f"the upload never showed {photo.name} (screenshots in {shots})")
+    raise AssertionError(f"the upload never showed {photo.name}; the component showed "
+                         f"{box.inner_text()!r} (file input present: {bool(field.count())}; "
+                         f"screenshots in {shots})")
 
 
 def test_deblur_photo_then_leaderboard_chart(served, page, tmp_path):
