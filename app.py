@@ -190,10 +190,11 @@ def _cached_restorer(name: str, weights_dir: str, sha256: str | None, tile: int,
     """
     if name in BASELINES:
         return load_restorer(name)
+    label = name + (ENSEMBLE_SUFFIX if ensemble else "")
     if Path(weights_dir).resolve() == WEIGHTS_DIR.resolve():
-        return load_restorer(name + (ENSEMBLE_SUFFIX if ensemble else ""), tile=tile)
+        return load_restorer(label, tile=tile)
     model, _meta = load_model(name, weights_dir=weights_dir)
-    return Deblurrer(model, tile=tile, name=name + (ENSEMBLE_SUFFIX if ensemble else ""), ensemble=ensemble)
+    return Deblurrer(model, tile=tile, name=label, ensemble=ensemble)
 
 
 def get_restorer(name: str, cfg: AppConfig, ensemble: bool = False):

@@ -245,10 +245,11 @@ class Deblurrer:
             y = np.rot90(self._run_tiled(view, sub), -k, axes=(0, 1))
             if flip:
                 y = y[:, ::-1]
-            out = y.copy() if out is None else out.__iadd__(y)
-        assert out is not None
-        out /= len(DIHEDRAL)
-        return out
+            if out is None:
+                out = np.array(y)  # a contiguous copy: the views of y are not writable sums
+            else:
+                out += y
+        return out / len(DIHEDRAL)
 
     def tiles(self, h: int, w: int) -> bool:
         """Whether an (h, w) image is cut into tiles (else it runs in one pass)."""

@@ -616,16 +616,14 @@ def ship(cfg: TrainConfig, model: nn.Module, result: dict[str, Any], world: int,
     v = result["val"]
     base = result["val_input"]  # this run's validation set, scored on the blurred input itself
     cmd = "python -m deblur.train " + " ".join(sys.argv[1:])
-    wall = f"{result['seconds'] / 60:.1f} min on {hardware}"
-    if cfg.init:  # earlier stages may have run elsewhere: their hardware is in their own commands' stage
+    wall, init_line = f"{result['seconds'] / 60:.1f} min on {hardware}", ""
+    if cfg.init:  # earlier stages may have run on other hardware: give this stage's time apart
         wall = (f"{result['seconds'] / 60:.1f} min over all stages; this stage "
-                f"{result.get('stage_seconds', result['seconds']) / 60:.1f} min on {hardware}")
-    init_line = ""
-    if cfg.init:
-        s0 = result.get("val_start") or {}
+                f"{result['stage_seconds'] / 60:.1f} min on {hardware}")
+        s0 = result["val_start"]
         init_line = (f"- Initialised from `{cfg.init}` and trained on; the log and the sample count include that run. "
                      f"On this stage's validation set the --init weights scored PSNR of the mean MSE "
-                     f"{s0.get('val_psnr_mean_mse', float('nan')):.2f} dB, SSIM {s0.get('val_ssim', float('nan')):.4f}\n")
+                     f"{s0['val_psnr_mean_mse']:.2f} dB, SSIM {s0['val_ssim']:.4f}\n")
     sampling = ("every batch synthesised afresh on the training device" if cfg.online
                 else f"{cfg.cache_samples} pre-rendered samples with on-the-fly augmentation")
     decay = (f"cosine-decayed to {cfg.min_lr:g} over {cfg.minutes:g} min" if cfg.schedule == "cosine"
