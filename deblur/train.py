@@ -514,9 +514,8 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
             log_path.write_text(init_log.read_text())
         elif not cfg.resume or not log_path.is_file():
             log_path.write_text(LOG_HEADER)
-            # Epoch 0: the untrained network returns its input, so this row is the blurred baseline.
-            _log_row(log_path, 0, 0, 0, cfg.lr, float("nan"),
-                     evaluate(model, x_val, y_val, device, val_batch, cfg.channels_last), 0.0)
+            # Epoch 0: the blurred baseline (an untrained network returns its input), scored above.
+            _log_row(log_path, 0, 0, 0, cfg.lr, float("nan"), val_input, 0.0)
     stopped_early = False
     val = evaluate(model, x_val, y_val, device, val_batch, cfg.channels_last) if start_epoch >= cfg.epochs else {}
     for epoch in range(start_epoch, max(cfg.epochs, start_epoch + 1) if inherit else cfg.epochs):
