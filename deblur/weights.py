@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import torch
 import torch.nn as nn
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
@@ -41,13 +42,24 @@ def sha256_file(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def save_weights(path: str | Path, model: nn.Module, meta: dict[str, Any] | None = None) -> str:
-    """Write ``model`` with its rebuild config and ``meta`` (task, data, commit, ...); return SHA-256."""
+STORE_DTYPES = {"float32": torch.float32, "float16": torch.float16}
+
+
+def save_weights(path: str | Path, model: nn.Module, meta: dict[str, Any] | None = None,
+                 store: str = "float32") -> str:
+    """Write ``model`` with its rebuild config and ``meta`` (task, data, commit, ...); return SHA-256.
+
+    ``store="float16"`` halves the file (for the paper-size networks); ``load_weights`` casts
+    the tensors back into the model's float32 parameters.
+    """
+    if store not in STORE_DTYPES:
+        raise ValueError(f"store must be one of {', '.join(STORE_DTYPES)}, not {store!r}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     metadata = {k: v if isinstance(v, str) else json.dumps(v) for k, v in (meta or {}).items()}
     metadata["config"] = json.dumps(model_config(model))
     tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    tensors = {k: v.to(STORE_DTYPES[store]) if v.is_floating_point() else v for k, v in tensors.items()}
     tmp = path.with_suffix(path.suffix + ".tmp")
     save_file(tensors, str(tmp), metadata=metadata)
     tmp.replace(path)  # never leave a half-written file under the real name

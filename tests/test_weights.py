@@ -27,6 +27,22 @@ def test_round_trip_rebuilds_model_and_metadata(tmp_path):
     torch.testing.assert_close(loaded(x), model.eval()(x))
 
 
+def test_float16_storage_halves_the_file_and_loads_as_float32(tmp_path):
+    model = _trained_like(build_model("atrous_net", "lite", "gaussian", blocks=1))
+    full, half = tmp_path / "f.safetensors", tmp_path / "h.safetensors"
+    save_weights(full, model, {"task": "gaussian"})
+    digest = save_weights(half, model, {"task": "gaussian"}, store="float16")
+    assert half.stat().st_size < 0.6 * full.stat().st_size
+    loaded, _ = load_weights(half, sha256=digest)
+    assert all(p.dtype == torch.float32 for p in loaded.parameters())
+    x = torch.rand(1, 3, 24, 24)
+    ref = model.eval()(x)
+    torch.testing.assert_close(loaded(x), ref, atol=2e-3, rtol=0)
+    assert not torch.equal(loaded(x), ref)  # it really went through float16
+    with pytest.raises(ValueError, match="store must be one of"):
+        save_weights(tmp_path / "x.safetensors", model, store="int8")
+
+
 def test_weight_files_hold_no_pickles(tmp_path):
     path = tmp_path / "m.safetensors"
     save_weights(path, build_model("carlo_net", "lite", "gaussian"), {"task": "gaussian"})
