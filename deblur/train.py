@@ -10,6 +10,12 @@ photos and video of the offline corpus (``python -m deblur.data build``), never 
 - motion: 3-frame 256x256 crops, blurred by averaging sub-frames along a camera path
   (``deblur.blur.synthesize_triplet``) over real video frames or still photos.
 
+A user's local copy of a standard dataset trains the same way (``--data cifar10:DIR`` for
+gaussian: the paper's own 32x32 images, blurred here; ``--data reds:DIR`` or ``gopro:DIR`` for
+motion: their real blurred triples and sharp middle frames, aligned random crops). Only train
+splits are read; a tail of it is held out for validation, since the evaluator scores the other
+splits (CIFAR-10 test_batch, REDS val, GoPro test).
+
 Synthesis is slower than a training step on 2 cores for motion, so samples are pre-rendered
 once into a git-ignored cache (``cache/``) and augmented on the fly (flips, 90-degree rotations,
 brightness, the +/-2 px neighbour shift). Checkpoints hold model, optimiser, scheduler, step
@@ -23,6 +29,7 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
+import hashlib
 import json
 import os
 import platform
@@ -42,11 +49,11 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from . import blur, metrics
-from .data import BUILTIN_NAMES, corpus_entries
+from .data import BUILTIN_NAMES, Dataset, corpus_entries, read_cifar10, read_gopro, read_reds
 from .errors import DeblurError
 from .io import read_image, read_video, to_float
 from .models import build_model, count_parameters, model_config
-from .weights import WEIGHTS_DIR, load_weights, save_weights, write_manifest_entry
+from .weights import STORE_DTYPES, WEIGHTS_DIR, load_weights, save_weights, write_manifest_entry
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -79,6 +86,7 @@ class TrainConfig:
     init: str = ""                 # start from these weights (.safetensors, same architecture)
     resume: bool = False
     ship: bool = False             # write weights/<name>.safetensors + manifest + card at the end
+    store: str = "float32"         # dtype of the shipped file: float32, or float16 (half the size)
 
     @property
     def run_name(self) -> str:
@@ -173,6 +181,91 @@ class SampleMaker:
 
     def __call__(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         return self.gaussian(rng) if self.cfg.task == "gaussian" else self.motion(rng)
+
+
+# ------------------------------------------------------------------------------------------------
+# Data: a user's local copy of CIFAR-10, REDS or GoPro (train splits only)
+
+# Which task each standard dataset trains: CIFAR-10 holds sharp stills, REDS and GoPro real blur.
+STANDARD_DATA = {"cifar10": "gaussian", "reds": "motion", "gopro": "motion"}
+DATA_HELP = "an offline corpus folder, or cifar10:DIR (gaussian), reds:DIR or gopro:DIR (motion)"
+CIFAR_VAL_HOLDOUT = 1000  # the last images of the train batches: validation only
+
+
+def standard_data(spec: str) -> tuple[str, str] | None:
+    """("cifar10" | "reds" | "gopro", DIR) for such a --data spec; None for a corpus folder."""
+    kind, sep, location = spec.partition(":")
+    kind = kind.strip().lower()
+    return (kind, location) if sep and location and kind in STANDARD_DATA else None
+
+
+class CifarMaker:
+    """Gaussian samples from CIFAR-10 images (the paper's training data): sigma ~ U[0, 3]."""
+
+    def __init__(self, images: np.ndarray, crop: int) -> None:
+        if crop > images.shape[1]:
+            raise DeblurError(f"CIFAR-10 images are {images.shape[1]}x{images.shape[2]}: use --crop "
+                              f"{images.shape[1]} or less, not {crop}")
+        self.images, self.crop = images, crop
+
+    def __call__(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        img = self.images[int(rng.integers(len(self.images)))]
+        sharp = to_float(_random_crop(img, self.crop, rng))
+        blurred, _ = blur.sample_gaussian(sharp, rng)
+        return _u8(blurred[None]), _u8(sharp)
+
+
+class PairMaker:
+    """Real blurred triples and their sharp middle frame (REDS, GoPro): one aligned random crop.
+
+    Frames smaller than the crop are mirrored out to it, as the corpus's small clips are.
+    """
+
+    def __init__(self, dataset: Dataset, crop: int) -> None:
+        self.dataset, self.crop = dataset, crop
+
+    def __call__(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        item = self.dataset[int(rng.integers(len(self.dataset)))]
+        both = np.concatenate([item.blurred, item.sharp[None]])  # (4, H, W, 3): one crop for all
+        both = _random_crop(both, min(self.crop, *both.shape[1:3]), rng)
+        h, w = both.shape[1:3]
+        if h < self.crop or w < self.crop:
+            both = np.pad(both, ((0, 0), (0, self.crop - h), (0, self.crop - w), (0, 0)), mode="symmetric")
+        return np.ascontiguousarray(both[:3]), np.ascontiguousarray(both[3])
+
+
+def _hold_out_tail(dataset: Dataset) -> tuple[Dataset, Dataset]:
+    """(train, validation) of a REDS / GoPro train split: its last clip, or its last tenth of
+    triples when it has one clip. Items are listed clip by clip, so both parts are slices."""
+    clips = [key[0].split("/")[0] for key in dataset.keys()]
+    n_val = clips.count(clips[-1]) if len(set(clips)) > 1 else max(1, len(clips) // 10)
+    if n_val >= len(clips):
+        raise DeblurError(f"{dataset.name} has {len(clips)} triple(s): too few to hold one out for validation")
+    return dataset[: len(clips) - n_val], dataset[len(clips) - n_val :]
+
+
+def standard_makers(cfg: TrainConfig) -> tuple[Any, Any, str]:
+    """(train sampler, validation sampler, the card's data line) for a cifar10/reds/gopro --data."""
+    kind, location = standard_data(cfg.data)
+    if STANDARD_DATA[kind] != cfg.task:
+        raise DeblurError(f"{kind} trains the {STANDARD_DATA[kind]} task, not {cfg.task}: "
+                          f"use --task {STANDARD_DATA[kind]} (or a corpus folder for {cfg.task})")
+    if kind == "cifar10":
+        images = np.stack([item.sharp for item in read_cifar10(location, "train")])
+        n_val = min(CIFAR_VAL_HOLDOUT, max(1, len(images) // 10))
+        if n_val >= len(images):
+            raise DeblurError(f"CIFAR-10 at {location} has {len(images)} training image(s): too few to hold one out")
+        note = (f"CIFAR-10 at `{location}` (train batches, {len(images) - n_val:,} images; the last {n_val:,} "
+                f"held out for validation; test_batch never read); {cfg.crop_size}x{cfg.crop_size} crops, "
+                f"sigma ~ U[0, 3]")
+        return (CifarMaker(images[:-n_val], cfg.crop_size), CifarMaker(images[-n_val:], cfg.crop_size), note)
+    dataset = read_reds(location, "train") if kind == "reds" else read_gopro(location, "train")
+    train_part, val_part = _hold_out_tail(dataset)
+    name = "REDS" if kind == "reds" else "GoPro"
+    note = (f"{name} at `{location}` (train split: {len(train_part):,} real blurred triples with their sharp "
+            f"middle frames; the last {len(val_part):,} held out for validation; the evaluation split never "
+            f"read); {cfg.crop_size}x{cfg.crop_size} aligned crops")
+    return PairMaker(train_part, cfg.crop_size), PairMaker(val_part, cfg.crop_size), note
 
 
 def _load_clip(path: Path, max_frames: int = 300) -> np.ndarray | None:
@@ -439,24 +532,34 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     ckpt_path = run_dir / "checkpoint.pt"
     log_path = run_dir / "log.csv"
 
-    photos, videos = corpus_sources(cfg.data)
-    val_photos = photos[::10]  # every tenth photo is validation only
-    train_photos = [p for p in photos if p not in val_photos]
     crop, task = cfg.crop_size, cfg.task
-    train_videos, val_videos = (videos[1:] if len(videos) > 1 else videos), videos[:1]
     if cfg.schedule == "cosine" and not cfg.minutes:
         raise DeblurError("--schedule cosine decays over --minutes: give --minutes")
+    standard = standard_data(cfg.data) is not None
+    if standard and cfg.online:
+        raise DeblurError("--online holds all its sources on the training device: it takes an offline corpus "
+                          f"folder, not {cfg.data} (drop --online to pre-render a sample cache)")
+    data_note = None  # the card's data line, for a standard dataset
+    if standard:
+        maker, val_maker, data_note = standard_makers(cfg)
+    else:
+        photos, videos = corpus_sources(cfg.data)
+        val_photos = photos[::10]  # every tenth photo is validation only
+        train_photos = [p for p in photos if p not in val_photos]
+        train_videos, val_videos = (videos[1:] if len(videos) > 1 else videos), videos[:1]
     sampler = None
     if cfg.online:
         sampler = OnlineSampler(cfg, train_photos, train_videos, device)
         x_val, y_val = OnlineSampler(cfg, val_photos, val_videos, device).fixed(cfg.val_samples, 10_000 + cfg.seed)
     else:
-        maker = SampleMaker(cfg, train_photos, train_videos)
-        val_maker = SampleMaker(cfg, val_photos, val_videos)
+        if not standard:
+            maker = SampleMaker(cfg, train_photos, train_videos)
+            val_maker = SampleMaker(cfg, val_photos, val_videos)
         cache = Path("cache")
         if not _is_main():
             dist.barrier()  # rank 0 renders the caches; the others then read them
-        tag = f"{task}-c{crop}-s{cfg.seed}-m{cfg.motion_length[0]:g}_{cfg.motion_length[1]:g}"
+        source = hashlib.sha1(str(Path(cfg.data).resolve() if not standard else cfg.data).encode()).hexdigest()[:8]
+        tag = f"{task}-d{source}-c{crop}-s{cfg.seed}-m{cfg.motion_length[0]:g}_{cfg.motion_length[1]:g}"
         x_train, y_train = render_cache(maker, cfg.cache_samples, cfg.seed,
                                         cache / f"train-{tag}-n{cfg.cache_samples}.npz", "render train")
         x_val, y_val = render_cache(val_maker, cfg.val_samples, 10_000 + cfg.seed,
@@ -567,7 +670,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
             break
     result = {"step": step, "samples": samples, "val": val, "val_input": val_input, "val_start": val_start,
               "seconds": prior_seconds + time.time() - t0, "stage_seconds": time.time() - t0,
-              "finished": not stopped_early}
+              "finished": not stopped_early, "data_note": data_note}
     if _is_main() and cfg.ship:
         ship(cfg, model, result, world, log_path)
     if dist.is_initialized():
@@ -604,10 +707,10 @@ def ship(cfg: TrainConfig, model: nn.Module, result: dict[str, Any], world: int,
     out = Path(cfg.out)
     name = cfg.run_name
     hardware = f"{os.cpu_count()} CPU cores ({_cpu_model()})" if not torch.cuda.is_available() else torch.cuda.get_device_name()
-    meta = {"task": cfg.task, "preset": cfg.preset, "data": {"corpus": cfg.data, "crop": cfg.crop_size},
+    meta = {"task": cfg.task, "preset": cfg.preset, "data": {"dataset" if standard_data(cfg.data) else "corpus": cfg.data, "crop": cfg.crop_size},
             "commit": _git_commit(), "samples_seen": result["samples"], "val": result["val"]}
     model = model.cpu().to(memory_format=torch.contiguous_format)
-    digest = save_weights(out / f"{name}.safetensors", model, meta)
+    digest = save_weights(out / f"{name}.safetensors", model, meta, store=cfg.store)
     write_manifest_entry(name, f"{name}.safetensors", digest,
                          {"arch": cfg.model, "task": cfg.task, "preset": cfg.preset, "frames": model.frames,
                           "params": count_parameters(model), "log": f"{name}.log.csv"}, weights_dir=out)
@@ -625,18 +728,22 @@ def ship(cfg: TrainConfig, model: nn.Module, result: dict[str, Any], world: int,
                      f"{s0['val_psnr_mean_mse']:.2f} dB, SSIM {s0['val_ssim']:.4f}\n")
     sampling = ("every batch synthesised afresh on the training device" if cfg.online
                 else f"{cfg.cache_samples} pre-rendered samples with on-the-fly augmentation")
+    if result.get("data_note"):
+        data_line = f"{result['data_note']},\n  {sampling}"
+    else:
+        data_line = (f"offline corpus `{cfg.data}` (train split, builtin evaluation images excluded); "
+                     f"{cfg.crop_size}x{cfg.crop_size} crops,\n  {sampling}")
     decay = (f"cosine-decayed to {cfg.min_lr:g} over {cfg.minutes:g} min" if cfg.schedule == "cosine"
              else f"halved on plateau (patience {cfg.plateau_patience})")
     card = f"""# {name}
 
 - Architecture: {cfg.model}, preset `{cfg.preset}`, task `{cfg.task}` ({model.frames}-frame input)
 - Config: `{json.dumps(model_config(model)['args'])}`
-- Parameters: {count_parameters(model):,}
-- Data: offline corpus `{cfg.data}` (train split, builtin evaluation images excluded); {cfg.crop_size}x{cfg.crop_size} crops,
-  {sampling}; {result['samples']:,} samples seen
+- Parameters: {count_parameters(model):,}{"" if cfg.store == "float32" else f" (stored as {cfg.store}, loaded as float32)"}
+- Data: {data_line}; {result['samples']:,} samples seen
 - Training: {LOSSES[cfg.loss]}, Adam lr {cfg.lr:g} {decay}, grad-norm clip {cfg.clip}, batch {cfg.batch_size} x {world} process(es)
 - Wall time: {wall}
-- Final validation ({cfg.val_samples} held-out corpus samples): PSNR of the mean MSE {v['val_psnr_mean_mse']:.2f} dB
+- Final validation ({cfg.val_samples} held-out samples): PSNR of the mean MSE {v['val_psnr_mean_mse']:.2f} dB
   (the blurred input: {base['val_psnr_mean_mse']:.2f} dB), SSIM {v['val_ssim']:.4f} (input {base['val_ssim']:.4f}),
   MSE {v['val_mse']:.3g} (input {base['val_mse']:.3g}); mean per-image PSNR {v['val_psnr']:.2f} dB, which counts
   unblurred samples at the 100 dB cap (input {base['val_psnr']:.2f} dB)
@@ -681,7 +788,7 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     p.add_argument("--model", default=defaults.model, choices=["carlo_net", "kaist_net", "atrous_net"])
     p.add_argument("--preset", default=defaults.preset, choices=["lite", "paper"])
     p.add_argument("--task", default=defaults.task, choices=["gaussian", "motion"])
-    p.add_argument("--data", default=defaults.data, help="corpus folder (python -m deblur.data build)")
+    p.add_argument("--data", default=defaults.data, help=DATA_HELP + " (a corpus: python -m deblur.data build)")
     for f in dataclasses.fields(TrainConfig):
         if f.name in {"model", "preset", "task", "data", "motion_length"}:
             continue
@@ -696,6 +803,8 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     a = p.parse_args(argv)
     if a.schedule not in ("plateau", "cosine"):
         p.error(f"--schedule must be plateau or cosine, not {a.schedule!r}")
+    if a.store not in STORE_DTYPES:
+        p.error(f"--store must be one of {', '.join(STORE_DTYPES)}, not {a.store!r}")
     if a.loss not in LOSSES:
         p.error(f"--loss must be one of {', '.join(LOSSES)}, not {a.loss!r}")
     kwargs = {f.name: getattr(a, f.name) for f in dataclasses.fields(TrainConfig)}

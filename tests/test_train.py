@@ -184,3 +184,100 @@ def test_init_continues_a_shipped_network_and_its_log(tmp_path, monkeypatch):
     # weights of another architecture are refused with a clear message
     other = _args(tmp_path, corpus, *common, "--model", "carlo_net", "--init", str(shipped))
     assert main(other) == 2
+
+
+# ------------------------------------------------------------------ a user's CIFAR-10 / REDS / GoPro
+
+def _write_cifar(root: Path, per_batch: int = 6) -> np.ndarray:
+    """The python-version layout with random 32x32 images; returns the train images in order."""
+    import pickle
+
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(5)
+    train = []
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        imgs = rng.integers(0, 256, (per_batch, 32, 32, 3), dtype=np.uint8)
+        rows = imgs.transpose(0, 3, 1, 2).reshape(per_batch, 3072)
+        (folder / name).write_bytes(pickle.dumps({b"data": rows, b"labels": [0] * per_batch}))
+        if name != "test_batch":
+            train.append(imgs)
+    return np.concatenate(train)
+
+
+def _write_sequences(root: Path, clips: int = 2, frames: int = 6, size: int = 24) -> None:
+    """REDS train layout: blurred frame k = sharp frame k + 10 (clipped): crops can be checked."""
+    rng = np.random.default_rng(6)
+    for c in range(clips):
+        for t in range(frames):
+            sharp = rng.integers(0, 200, (size, size + 4, 3), dtype=np.uint8)
+            for sub, img in (("train_sharp", sharp), ("train_blur", sharp + 10)):
+                (root / sub / f"{c:03d}").mkdir(parents=True, exist_ok=True)
+                Image.fromarray(img).save(root / sub / f"{c:03d}" / f"{t:08d}.png")
+
+
+def test_cifar10_makers_hold_out_the_tail_of_the_train_batches(tmp_path):
+    from deblur.train import TrainConfig, standard_makers
+
+    train_images = _write_cifar(tmp_path)  # 30 train images: the last 3 (a tenth) are validation
+    cfg = TrainConfig(task="gaussian", data=f"cifar10:{tmp_path}")
+    maker, val_maker, note = standard_makers(cfg)
+    assert "CIFAR-10" in note and "27 images" in note and "test_batch never read" in note
+    rng = np.random.default_rng(0)
+    seen = {tuple(maker(rng)[1].ravel()[:40]) for _ in range(200)}
+    val_seen = {tuple(val_maker(rng)[1].ravel()[:40]) for _ in range(50)}
+    heads = [tuple(img.ravel()[:40]) for img in train_images]
+    assert seen <= set(heads[:27]) and len(seen) > 20
+    assert val_seen <= set(heads[27:]) and len(val_seen) == 3
+    x, y = maker(rng)
+    assert x.shape == (1, 32, 32, 3) and y.shape == (32, 32, 3) and x.dtype == np.uint8
+    with pytest.raises(DeblurError, match="--crop 32 or less"):
+        standard_makers(TrainConfig(task="gaussian", crop=64, data=f"cifar10:{tmp_path}"))
+    with pytest.raises(DeblurError, match="--task gaussian"):
+        standard_makers(TrainConfig(task="motion", data=f"cifar10:{tmp_path}"))
+
+
+def test_reds_makers_crop_real_pairs_aligned_and_hold_out_the_last_clip(tmp_path):
+    from deblur.train import TrainConfig, standard_makers
+
+    _write_sequences(tmp_path / "REDS")
+    cfg = TrainConfig(task="motion", crop=16, data=f"reds:{tmp_path / 'REDS'}")
+    maker, val_maker, note = standard_makers(cfg)
+    assert "REDS" in note and "2 real blurred triples" in note and "last 2 held out" in note
+    rng = np.random.default_rng(0)
+    for m in (maker, val_maker):
+        for _ in range(10):
+            x, y = m(rng)
+            assert x.shape == (3, 16, 16, 3) and y.shape == (16, 16, 3)
+            np.testing.assert_array_equal(x[1], y + 10)  # the same window of blurred and sharp
+    big = TrainConfig(task="motion", crop=40, data=f"reds:{tmp_path / 'REDS'}")  # frames are 24x28
+    x, y = standard_makers(big)[0](rng)
+    assert x.shape == (3, 40, 40, 3) and y.shape == (40, 40, 3)
+    np.testing.assert_array_equal(x[1], y + 10)
+    with pytest.raises(DeblurError, match="--task motion"):
+        standard_makers(TrainConfig(task="gaussian", data=f"reds:{tmp_path / 'REDS'}"))
+    with pytest.raises(DeblurError, match="train_blur"):
+        standard_makers(TrainConfig(task="motion", data=f"reds:{tmp_path}"))
+
+
+def test_train_and_ship_from_cifar10_and_gopro(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _write_cifar(tmp_path / "cifar")
+    assert main(_args(tmp_path, f"cifar10:{tmp_path / 'cifar'}", "--crop", "32", "--epochs", "1", "--ship")) == 0
+    _, meta = load_model("atrous_net-gaussian", weights_dir=tmp_path / "weights")
+    assert meta["data"]["dataset"] == f"cifar10:{tmp_path / 'cifar'}"
+    card = (tmp_path / "weights" / "atrous_net-gaussian.md").read_text()
+    assert "CIFAR-10 at" in card and "12 samples seen" in card
+    # GoPro's train split: GOPRO_Large/train/<sequence>/{blur,sharp}
+    seqs = tmp_path / "gopro" / "GOPRO_Large" / "train"
+    _write_sequences(tmp_path / "tmp_reds")
+    for c in range(2):
+        for src, dst in (("train_blur", "blur"), ("train_sharp", "sharp")):
+            (seqs / f"GOPR000{c}").mkdir(parents=True, exist_ok=True)
+            (tmp_path / "tmp_reds" / src / f"{c:03d}").rename(seqs / f"GOPR000{c}" / dst)
+    motion = ["--task", "motion", "--crop", "16", "--batch", "2", "--epochs", "1", "--ship", "--name", "m"]
+    assert main(_args(tmp_path, f"gopro:{tmp_path / 'gopro'}", *motion)) == 0
+    assert "GoPro at" in (tmp_path / "weights" / "m.md").read_text()
+    # refused with one clear line (exit 2): the online sampler, a missing folder
+    assert main(_args(tmp_path, f"gopro:{tmp_path / 'gopro'}", *motion, "--online")) == 2
+    assert main(_args(tmp_path, f"reds:{tmp_path / 'nope'}", *motion)) == 2
