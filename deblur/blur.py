@@ -202,10 +202,11 @@ def gaussian_blur_batch(x: torch.Tensor, sigmas: torch.Tensor | np.ndarray, quan
 
 
 def sample_gaussian(
-    img: np.ndarray, rng: np.random.Generator, sigma_max: float = 3.0, noise_std: float = 0.0
+    img: np.ndarray, rng: np.random.Generator, sigma_max: float = 3.0, noise_std: float = 0.0,
+    sigma_min: float = 0.0,
 ) -> tuple[np.ndarray, dict[str, Any]]:
-    """Blur with sigma ~ U[0, sigma_max] (the paper's protocol); returns (blurred, params)."""
-    sigma = float(rng.uniform(0.0, sigma_max))
+    """Blur with sigma ~ U[sigma_min, sigma_max] (the paper's: U[0, 3]); returns (blurred, params)."""
+    sigma = float(rng.uniform(sigma_min, sigma_max))
     blurred = gaussian_blur(img, sigma, noise_std=noise_std, rng=rng)
     return blurred, {"sigma": sigma, "kernel": gaussian_kernel(sigma), "kernel_size": gaussian_kernel_size(sigma)}
 

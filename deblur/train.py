@@ -80,6 +80,7 @@ class TrainConfig:
     bf16: bool = False             # bf16 autocast: only pays on CPUs with AMX / avx512_bf16
     channels_last: bool = True
     motion_length: tuple[float, float] = (2.0, 14.0)
+    sigma: tuple[float, float] = (0.0, 3.0)  # Gaussian sigma ~ U[lo, hi]: the paper's U[0, 3]
     online: bool = False           # synthesise every batch afresh on the training device (GPU)
     schedule: str = "plateau"      # plateau (the paper's, automated) or cosine over --minutes
     loss: str = "l1"               # l1 (the paper's) or psnr (mean over samples of each one's PSNR)
@@ -154,7 +155,7 @@ class SampleMaker:
         scale = float(np.exp(rng.uniform(np.log(lo), 0.0)))
         small = _resize(img, scale) if scale < 0.999 else img
         sharp = to_float(_random_crop(small, size, rng))
-        blurred, _ = blur.sample_gaussian(sharp, rng)
+        blurred, _ = blur.sample_gaussian(sharp, rng, sigma_min=self.cfg.sigma[0], sigma_max=self.cfg.sigma[1])
         return _u8(blurred[None]), _u8(sharp)
 
     def motion(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -202,16 +203,16 @@ def standard_data(spec: str) -> tuple[str, str] | None:
 class CifarMaker:
     """Gaussian samples from CIFAR-10 images (the paper's training data): sigma ~ U[0, 3]."""
 
-    def __init__(self, images: np.ndarray, crop: int) -> None:
+    def __init__(self, images: np.ndarray, crop: int, sigma: tuple[float, float] = (0.0, 3.0)) -> None:
         if crop > images.shape[1]:
             raise DeblurError(f"CIFAR-10 images are {images.shape[1]}x{images.shape[2]}: use --crop "
                               f"{images.shape[1]} or less, not {crop}")
-        self.images, self.crop = images, crop
+        self.images, self.crop, self.sigma = images, crop, sigma
 
     def __call__(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         img = self.images[int(rng.integers(len(self.images)))]
         sharp = to_float(_random_crop(img, self.crop, rng))
-        blurred, _ = blur.sample_gaussian(sharp, rng)
+        blurred, _ = blur.sample_gaussian(sharp, rng, sigma_min=self.sigma[0], sigma_max=self.sigma[1])
         return _u8(blurred[None]), _u8(sharp)
 
 
@@ -257,8 +258,9 @@ def standard_makers(cfg: TrainConfig) -> tuple[Any, Any, str]:
             raise DeblurError(f"CIFAR-10 at {location} has {len(images)} training image(s): too few to hold one out")
         note = (f"CIFAR-10 at `{location}` (train batches, {len(images) - n_val:,} images; the last {n_val:,} "
                 f"held out for validation; test_batch never read); {cfg.crop_size}x{cfg.crop_size} crops, "
-                f"sigma ~ U[0, 3]")
-        return (CifarMaker(images[:-n_val], cfg.crop_size), CifarMaker(images[-n_val:], cfg.crop_size), note)
+                f"sigma ~ U[{cfg.sigma[0]:g}, {cfg.sigma[1]:g}]")
+        return (CifarMaker(images[:-n_val], cfg.crop_size, cfg.sigma), CifarMaker(images[-n_val:], cfg.crop_size, cfg.sigma),
+                note)
     dataset = read_reds(location, "train") if kind == "reds" else read_gopro(location, "train")
     train_part, val_part = _hold_out_tail(dataset)
     name = "REDS" if kind == "reds" else "GoPro"
@@ -341,7 +343,7 @@ class OnlineSampler:
         """(input (n, 3F, S, S), target (n, 3, S, S)) float tensors on the device."""
         sharp = torch.stack([self._source(rng) for _ in range(n)])  # (n, F, 3, S, S)
         if self.cfg.task == "gaussian":
-            blurred = blur.gaussian_blur_batch(sharp[:, 0], rng.uniform(0.0, 3.0, n))
+            blurred = blur.gaussian_blur_batch(sharp[:, 0], rng.uniform(*self.cfg.sigma, n))
             return blurred, sharp[:, 0]
         lo, hi = self.cfg.motion_length
         lengths = rng.uniform(lo, hi, n)
@@ -559,7 +561,8 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         if not _is_main():
             dist.barrier()  # rank 0 renders the caches; the others then read them
         source = hashlib.sha1(str(Path(cfg.data).resolve() if not standard else cfg.data).encode()).hexdigest()[:8]
-        tag = f"{task}-d{source}-c{crop}-s{cfg.seed}-m{cfg.motion_length[0]:g}_{cfg.motion_length[1]:g}"
+        blur_range = cfg.motion_length if task == "motion" else cfg.sigma
+        tag = f"{task}-d{source}-c{crop}-s{cfg.seed}-b{blur_range[0]:g}_{blur_range[1]:g}"
         x_train, y_train = render_cache(maker, cfg.cache_samples, cfg.seed,
                                         cache / f"train-{tag}-n{cfg.cache_samples}.npz", "render train")
         x_val, y_val = render_cache(val_maker, cfg.val_samples, 10_000 + cfg.seed,
@@ -728,6 +731,13 @@ def ship(cfg: TrainConfig, model: nn.Module, result: dict[str, Any], world: int,
                      f"{s0['val_psnr_mean_mse']:.2f} dB, SSIM {s0['val_ssim']:.4f}\n")
     sampling = ("every batch synthesised afresh on the training device" if cfg.online
                 else f"{cfg.cache_samples} pre-rendered samples with on-the-fly augmentation")
+    if cfg.task == "gaussian":
+        blur_line = f"Gaussian, sigma ~ U[{cfg.sigma[0]:g}, {cfg.sigma[1]:g}], 8-bit quantised"
+    elif standard_data(cfg.data):
+        blur_line = "the dataset's own real blur"
+    else:
+        blur_line = (f"3 exposures along one camera path, {cfg.motion_length[0]:g}-{cfg.motion_length[1]:g} px "
+                     "per exposure, 8-bit quantised")
     if result.get("data_note"):
         data_line = f"{result['data_note']},\n  {sampling}"
     else:
@@ -741,6 +751,7 @@ def ship(cfg: TrainConfig, model: nn.Module, result: dict[str, Any], world: int,
 - Config: `{json.dumps(model_config(model)['args'])}`
 - Parameters: {count_parameters(model):,}{"" if cfg.store == "float32" else f" (stored as {cfg.store}, loaded as float32)"}
 - Data: {data_line}; {result['samples']:,} samples seen
+- Blur: {blur_line}
 - Training: {LOSSES[cfg.loss]}, Adam lr {cfg.lr:g} {decay}, grad-norm clip {cfg.clip}, batch {cfg.batch_size} x {world} process(es)
 - Wall time: {wall}
 - Final validation ({cfg.val_samples} held-out samples): PSNR of the mean MSE {v['val_psnr_mean_mse']:.2f} dB
@@ -790,7 +801,7 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     p.add_argument("--task", default=defaults.task, choices=["gaussian", "motion"])
     p.add_argument("--data", default=defaults.data, help=DATA_HELP + " (a corpus: python -m deblur.data build)")
     for f in dataclasses.fields(TrainConfig):
-        if f.name in {"model", "preset", "task", "data", "motion_length"}:
+        if f.name in {"model", "preset", "task", "data", "motion_length", "sigma"}:
             continue
         flag = "--" + f.name.replace("_", "-")
         if f.type in ("bool", bool):
@@ -800,6 +811,8 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
             p.add_argument(flag, type=typ, default=f.default)
     p.add_argument("--motion-length", type=float, nargs=2, default=defaults.motion_length,
                    help="range of blur lengths (px) for the motion task")
+    p.add_argument("--sigma", type=float, nargs=2, default=defaults.sigma, metavar=("LO", "HI"),
+                   help="Gaussian sigma ~ U[LO, HI] (the paper's: 0 3)")
     a = p.parse_args(argv)
     if a.schedule not in ("plateau", "cosine"):
         p.error(f"--schedule must be plateau or cosine, not {a.schedule!r}")
@@ -809,6 +822,9 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
         p.error(f"--loss must be one of {', '.join(LOSSES)}, not {a.loss!r}")
     kwargs = {f.name: getattr(a, f.name) for f in dataclasses.fields(TrainConfig)}
     kwargs["motion_length"] = tuple(kwargs["motion_length"])
+    kwargs["sigma"] = tuple(kwargs["sigma"])
+    if not 0 <= kwargs["sigma"][0] <= kwargs["sigma"][1]:
+        p.error(f"--sigma needs 0 <= LO <= HI, got {kwargs['sigma'][0]:g} {kwargs['sigma'][1]:g}")
     return TrainConfig(**kwargs)
 
 

@@ -57,7 +57,7 @@ def test_train_resume_and_ship(tmp_path, monkeypatch):
     model, meta = load_model("atrous_net-gaussian", weights_dir=tmp_path / "weights")
     assert meta["task"] == "gaussian" and meta["samples_seen"] == 24
     card = (tmp_path / "weights" / "atrous_net-gaussian.md").read_text()
-    assert "Command:" in card and "Final validation" in card
+    assert "Command:" in card and "Final validation" in card and "sigma ~ U[0, 3]" in card
 
 
 def test_corpus_refuses_builtin_images_and_missing_corpus(tmp_path):
@@ -281,3 +281,30 @@ def test_train_and_ship_from_cifar10_and_gopro(tmp_path, monkeypatch):
     # refused with one clear line (exit 2): the online sampler, a missing folder
     assert main(_args(tmp_path, f"gopro:{tmp_path / 'gopro'}", *motion, "--online")) == 2
     assert main(_args(tmp_path, f"reds:{tmp_path / 'nope'}", *motion)) == 2
+
+
+def test_sigma_range_reaches_every_gaussian_sampler(tmp_path):
+    import torch
+
+    from deblur.train import CifarMaker, OnlineSampler, SampleMaker, TrainConfig
+
+    corpus = _tiny_corpus(tmp_path / "corpus")
+    photos, _ = corpus_sources(corpus)
+    assert parse_args(["--sigma", "0.4", "0.6"]).sigma == (0.4, 0.6)
+    assert parse_args([]).sigma == (0.0, 3.0)
+    with pytest.raises(SystemExit):
+        parse_args(["--sigma", "2", "1"])
+    sharp = (np.random.default_rng(2).random((32, 32, 3)) * 255).astype(np.uint8)
+    rng = np.random.default_rng(0)
+
+    def mean_error(make, n=8):
+        return [np.abs(x[0].astype(float) - y).mean() for x, y in (make(rng) for _ in range(n))]
+
+    for sigma_range in ((0.0, 0.0), (2.9, 3.0)):
+        cfg = TrainConfig(crop=32, sigma=sigma_range)
+        for make in (SampleMaker(cfg, photos, []), CifarMaker(sharp[None], 32, cfg.sigma)):
+            errors = mean_error(make)
+            assert max(errors) == 0 if sigma_range[1] == 0 else np.mean(errors) > 5.0  # gray levels
+        x, y = OnlineSampler(cfg, photos, [], torch.device("cpu")).batch(4, rng)
+        error = float((x - y).abs().mean()) * 255  # sigma 0: only the 8-bit rounding of the input
+        assert error < 0.5 if sigma_range[1] == 0 else error > 1.0
