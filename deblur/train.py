@@ -70,7 +70,7 @@ class TrainConfig:
     min_lr: float = 1e-6
     plateau_patience: int = 2
     clip: float = 1.0
-    epochs: int = 20
+    epochs: int = 20               # epochs of this run (an --init stage: more epochs on top of the log's)
     steps_per_epoch: int = 200
     cache_samples: int = 4000      # pre-rendered training samples
     val_samples: int = 256
@@ -517,9 +517,9 @@ def evaluate(model: nn.Module, x: np.ndarray, y: np.ndarray, device: torch.devic
     return out
 
 
-def _checkpoint_state(model, opt, sched, step, epoch, rng, best, samples) -> dict[str, Any]:
+def _checkpoint_state(model, opt, sched, step, epoch, rng, best, samples, stage_start) -> dict[str, Any]:
     return {"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-            "step": step, "epoch": epoch, "best": best, "samples": samples,
+            "step": step, "epoch": epoch, "best": best, "samples": samples, "stage_start": stage_start,
             "rng_numpy": json.dumps(rng.bit_generator.state), "rng_torch": torch.get_rng_state()}
 
 
@@ -592,12 +592,14 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
                                                        min_lr=cfg.min_lr)
     rng = np.random.default_rng([cfg.seed, rank])
     step, start_epoch, best, samples = 0, 0, float("inf"), 0
+    stage_start = 0  # the log's epoch this run's --epochs count from: an --init stage's inherited last
     if cfg.resume and ckpt_path.is_file():
         state = torch.load(ckpt_path, map_location=device, weights_only=True)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
         step, start_epoch, best = state["step"], state["epoch"], state["best"]
+        stage_start = state.get("stage_start", 0)
         samples = state.get("samples", step * cfg.batch_size * world)
         rng.bit_generator.state = json.loads(state["rng_numpy"])
         torch.set_rng_state(state["rng_torch"])
@@ -613,6 +615,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         # Continuing a shipped network: its log goes on, so the curves show the whole history.
         last = list(csv.DictReader(open(init_log)))[-1]
         start_epoch, step, samples = int(last["epoch"]), int(last["step"]), int(last["samples"])
+        stage_start = start_epoch
         prior_seconds = float(last["seconds"])
     if _is_main():
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -623,11 +626,12 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
             # Epoch 0: the blurred baseline (an untrained network returns its input), scored above.
             _log_row(log_path, 0, 0, 0, cfg.lr, float("nan"), val_input, 0.0)
     stopped_early = False
-    val = evaluate(model, x_val, y_val, device, val_batch, cfg.channels_last) if start_epoch >= cfg.epochs else {}
-    for epoch in range(start_epoch, max(cfg.epochs, start_epoch + 1) if inherit else cfg.epochs):
+    end_epoch = stage_start + cfg.epochs
+    val = evaluate(model, x_val, y_val, device, val_batch, cfg.channels_last) if start_epoch >= end_epoch else {}
+    for epoch in range(start_epoch, end_epoch):
         net.train()
         losses = []
-        bar = tqdm(range(cfg.steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not _is_main(),
+        bar = tqdm(range(cfg.steps_per_epoch), desc=f"epoch {epoch + 1}/{end_epoch}", disable=not _is_main(),
                    leave=False)
         for _ in bar:
             if cfg.schedule == "cosine":
@@ -667,7 +671,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
             print(f"epoch {epoch + 1}: loss {np.mean(losses):.4f} val_psnr {val['val_psnr']:.2f} "
                   f"val_ssim {val['val_ssim']:.4f} lr {opt.param_groups[0]['lr']:.1e} ({seconds / 60:.1f} min)", flush=True)
             tmp = ckpt_path.with_suffix(".tmp")
-            torch.save(_checkpoint_state(model, opt, sched, step, epoch + 1, rng, best, samples), tmp)
+            torch.save(_checkpoint_state(model, opt, sched, step, epoch + 1, rng, best, samples, stage_start), tmp)
             tmp.replace(ckpt_path)
         if stopped_early:
             break

@@ -308,3 +308,19 @@ def test_sigma_range_reaches_every_gaussian_sampler(tmp_path):
         x, y = OnlineSampler(cfg, photos, [], torch.device("cpu")).batch(4, rng)
         error = float((x - y).abs().mean()) * 255  # sigma 0: only the 8-bit rounding of the input
         assert error < 0.5 if sigma_range[1] == 0 else error > 1.0
+
+
+def test_an_init_stage_runs_its_own_epochs_and_resumes_to_them(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    corpus = _tiny_corpus(tmp_path / "corpus")
+    common = ["--online", "--crop", "32", "--ship"]
+    assert main(_args(tmp_path, corpus, *common, "--epochs", "3")) == 0
+    shipped = tmp_path / "weights" / "atrous_net-gaussian.safetensors"
+    stage = _args(tmp_path, corpus, *common, "--epochs", "2", "--init", str(shipped), "--run-dir", str(tmp_path / "r2"))
+    log = tmp_path / "r2" / "atrous_net-gaussian" / "log.csv"
+    # --epochs counts this stage's epochs, on top of the 3 it inherits; a time limit stops it in its first
+    assert main([*stage, "--minutes", "1e-6"]) == 0
+    assert [r["epoch"] for r in csv.DictReader(open(log))] == ["0", "1", "2", "3", "4"]
+    # --resume finishes the stage's 2 epochs (not --epochs counted from the log's start)
+    assert main([*stage, "--resume"]) == 0
+    assert [r["epoch"] for r in csv.DictReader(open(log))] == ["0", "1", "2", "3", "4", "5"]
