@@ -197,11 +197,11 @@ def standard_data(spec: str) -> tuple[str, str] | None:
     """("cifar10" | "reds" | "gopro", DIR) for such a --data spec; None for a corpus folder."""
     kind, sep, location = spec.partition(":")
     kind = kind.strip().lower()
-    return (kind, location) if sep and location and kind in STANDARD_DATA else None
+    return (kind, str(Path(location).expanduser())) if sep and location and kind in STANDARD_DATA else None
 
 
 class CifarMaker:
-    """Gaussian samples from CIFAR-10 images (the paper's training data): sigma ~ U[0, 3]."""
+    """Gaussian samples from CIFAR-10 images (the paper's training data), sigma ~ U[sigma]."""
 
     def __init__(self, images: np.ndarray, crop: int, sigma: tuple[float, float] = (0.0, 3.0)) -> None:
         if crop > images.shape[1]:
