@@ -549,14 +549,14 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         val_photos = photos[::10]  # every tenth photo is validation only
         train_photos = [p for p in photos if p not in val_photos]
         train_videos, val_videos = (videos[1:] if len(videos) > 1 else videos), videos[:1]
+        if not cfg.online:
+            maker = SampleMaker(cfg, train_photos, train_videos)
+            val_maker = SampleMaker(cfg, val_photos, val_videos)
     sampler = None
     if cfg.online:
         sampler = OnlineSampler(cfg, train_photos, train_videos, device)
         x_val, y_val = OnlineSampler(cfg, val_photos, val_videos, device).fixed(cfg.val_samples, 10_000 + cfg.seed)
     else:
-        if not standard:
-            maker = SampleMaker(cfg, train_photos, train_videos)
-            val_maker = SampleMaker(cfg, val_photos, val_videos)
         cache = Path("cache")
         if not _is_main():
             dist.barrier()  # rank 0 renders the caches; the others then read them
