@@ -45,7 +45,7 @@ class Options:
     input: Path
     output: Path
     model: str
-    tile: int | None = 512
+    tile: int | None | str = "auto"  # pixels, None = whole image, "auto" = Deblurrer's choice
     overlap: int | None = None
     bf16: bool = False
     threads: int | None = None
@@ -71,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="tile overlap in pixels (default: from the model's receptive field)")
     p.add_argument("--bf16", action="store_true",
                    help="bfloat16 autocast (faster only on CPUs/GPUs with bf16 units)")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (>= 1)")
     p.add_argument("--ensemble", action="store_true",
                    help="networks only: average the outputs on the 8 flips / rotations of the input "
                         "(8x the time, a little sharper; same as the model name + '+x8')")
@@ -97,9 +97,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.input is None or args.output is None or args.model is None:
             parser.error("INPUT, -o OUTPUT and --model are required (or use --list-models)")
         opts = Options(
-            input=args.input, output=args.output, model=args.model,
-            tile="auto" if args.tile is None else (args.tile if args.tile > 0 else None), overlap=args.overlap,
-            bf16=args.bf16, threads=args.threads, sigma=args.sigma, quiet=args.quiet, ensemble=args.ensemble,
+            input=args.input, output=args.output, model=args.model, tile=_tile_option(args.tile),
+            overlap=args.overlap, bf16=args.bf16, threads=args.threads, sigma=args.sigma, quiet=args.quiet,
+            ensemble=args.ensemble,
         )
         return run(opts)
     except DeblurError as exc:
@@ -120,6 +120,11 @@ def run(opts: Options) -> int:
         raise ImageError(f"input not found: {src}")
     if opts.sigma is not None and opts.sigma < 0:
         raise DeblurError(f"--sigma must be >= 0, got {opts.sigma}")
+    # Checked here for every model: baselines ignore these options, so nothing later would.
+    if opts.threads is not None and opts.threads < 1:
+        raise DeblurError(f"--threads must be at least 1 (torch CPU threads), got {opts.threads}")
+    if opts.overlap is not None and opts.overlap < 0:
+        raise DeblurError(f"--overlap must be >= 0 pixels, got {opts.overlap}")
     model = opts.model
     if opts.ensemble and not model.endswith(ENSEMBLE_SUFFIX):
         if model in BASELINES:
@@ -211,6 +216,20 @@ def _restore(restorer: Callable, image: np.ndarray, kernel: np.ndarray | None,
 
         return restorer(image, kernel, progress=progress)
     return restorer(image, kernel)
+
+
+def _tile_option(tile: int | None) -> int | None | str:
+    """--tile as Deblurrer takes it: None (not given) -> "auto", 0 -> None (whole image).
+
+    A negative size is refused rather than read as 0: a typo must not silently switch off the
+    tiling that bounds memory.
+    """
+    if tile is None:
+        return "auto"
+    if tile < 0:
+        raise DeblurError(f"--tile must be a positive number of pixels, or 0 for the whole image at "
+                          f"once; got {tile}")
+    return tile or None
 
 
 def _output_name(src: Path) -> str:

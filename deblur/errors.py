@@ -22,4 +22,5 @@ class UnknownModelError(DeblurError):
 
 
 class WeightsError(DeblurError):
-    """A weight file is missing, corrupted or does not match its recorded hash."""
+    """A weight file is missing, corrupted (file or tensor checksum) or cannot rebuild its model,
+    or the weights manifest is malformed."""

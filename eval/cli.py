@@ -39,8 +39,21 @@ def _positive_int(text: str) -> int:
 
 
 def _tile(text: str) -> int:
-    """Tile side in pixels; 'none' or 0 = the whole image in one pass (returned as 0)."""
-    return 0 if text.lower() in ("none", "0") else _positive_int(text)
+    """Tile side in pixels; 'none' or 0 = the whole image in one pass (returned as 0).
+
+    A negative size is an error, not a synonym for 0: a typo must not switch off the tiling
+    that bounds memory.
+    """
+    if text.strip().lower() == "none":
+        return 0
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of pixels or 'none', got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(
+            f"expected a positive number of pixels, or 0 / none for the whole image at once; got {value}")
+    return value
 
 
 def _common(p: argparse.ArgumentParser, out_help: str) -> None:
@@ -163,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
             return command(argv[1:])
         return _run(argv)
     except DeblurError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print("error: " + " ".join(str(exc).split()), file=sys.stderr)  # always exactly one line
         return 2
     except KeyboardInterrupt:
         print("interrupted: the rows written so far are kept; run the same command again to resume",
