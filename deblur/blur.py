@@ -238,12 +238,30 @@ def _smooth_path(n: int, rng: np.random.Generator, dims: int) -> np.ndarray:
     return np.cumsum(vel, axis=0)
 
 
-def warp_exposures(frames: torch.Tensor, path: torch.Tensor, rot: torch.Tensor, chunk: int = 16) -> torch.Tensor:
+# Above this many pixels per frame, ``warp_exposures`` renders the output in horizontal strips so
+# that memory stays bounded (a 3840 x 2160 photo took 8-21 GB warped whole: one copy of the frame
+# and one sampling grid per sub-frame). Up to it -- every training crop and evaluation frame so
+# far, REDS' 1280 x 720 included -- the whole-frame path runs, so published numbers stay as
+# they were.
+STRIP_ABOVE_PIXELS = 1280 * 720
+# Output pixels of one strip times sub-frames warped together: the strip's temporaries (sampling
+# grids, warped copies) take about 40 bytes per unit, so ~160 MB whatever the photo's size.
+STRIP_BUDGET = 4 << 20
+
+
+def warp_exposures(frames: torch.Tensor, path: torch.Tensor, rot: torch.Tensor, chunk: int = 16,
+                   rows: int | None = None) -> torch.Tensor:
     """Batched, device-agnostic core of ``synthesize_triplet``: mean of warped sub-frames.
 
     frames (N, 3, C, H, W) float, one sharp frame per exposure; path (N, 3 * S, 2) sub-pixel
     shifts and rot (N, 3 * S) angles in radians, S sub-frames per exposure. Returns the three
     blurred exposures (N, 3, C, H, W), unquantised. Runs wherever the tensors live (CPU or GPU).
+
+    rows: output rows rendered at once. None warps whole frames up to STRIP_ABOVE_PIXELS and
+    larger ones in strips of about STRIP_BUDGET / (W * chunk) rows; strips give the same result
+    up to float rounding (see ``_warp_strips``) in memory bounded by the strip, not the frame.
+    ``frames`` may be an expanded view (a still used for all three exposures): the strip path
+    never copies it.
     """
     n, e, c, h, w = frames.shape
     sub = path.shape[1] // e
@@ -255,6 +273,10 @@ def warp_exposures(frames: torch.Tensor, path: torch.Tensor, rot: torch.Tensor, 
     theta = torch.stack([torch.stack([cos, -sin * sy / sx, path[..., 0] / sx], -1),
                          torch.stack([sin * sx / sy, cos, path[..., 1] / sy], -1)], -2)  # (N, 3S, 2, 3)
     theta = theta.reshape(n, e, sub, 2, 3)
+    if rows is None:
+        rows = h if h * w <= STRIP_ABOVE_PIXELS else max(1, STRIP_BUDGET // (w * min(chunk, sub)))
+    if rows < h:
+        return _warp_strips(frames, theta, int(rows), chunk)
     out = torch.zeros_like(frames, dtype=torch.float32)
     src_all = frames.float()
     for i in range(0, sub, chunk):
@@ -265,6 +287,57 @@ def warp_exposures(frames: torch.Tensor, path: torch.Tensor, rot: torch.Tensor, 
         warped = F.grid_sample(src, grid, mode="bilinear", padding_mode="reflection", align_corners=True)
         out += warped.reshape(n, e, k, c, h, w).sum(2)
     return out / sub
+
+
+def _warp_strips(frames: torch.Tensor, theta: torch.Tensor, rows: int, chunk: int) -> torch.Tensor:
+    """``warp_exposures`` one horizontal strip of output rows at a time, in bounded memory.
+
+    Each strip's sampling grid is the whole-frame grid's rows (the same base coordinates times
+    the same matrices as ``F.affine_grid``), and it samples the whole, uncopied source frame: so
+    a strip needs no margin for the path's displacement or rotation, the reflection borders are
+    the frame's own, and the result equals the whole-frame path up to float rounding. The k
+    sub-frames of a chunk are stacked along the grid's height, so one ``grid_sample`` call warps
+    them all from a single source (no per-sub-frame copy of the frame). The output is laid out
+    (N, 3, H, W, C) in memory (returned as a permuted (N, 3, C, H, W) view), so that
+    ``synthesize_triplet``'s (3, H, W, C) result needs no further copy.
+    """
+    n, e, c, h, w = frames.shape
+    sub = theta.shape[2]
+    dev = frames.device
+    out = torch.empty((n, e, h, w, c), dtype=torch.float32, device=dev).permute(0, 1, 4, 2, 3)
+    xs = torch.linspace(-1.0, 1.0, w, device=dev) if w > 1 else torch.zeros(1, device=dev)
+    ys = torch.linspace(-1.0, 1.0, h, device=dev) if h > 1 else torch.zeros(1, device=dev)
+    for y0 in range(0, h, rows):
+        y1 = min(h, y0 + rows)
+        hs = y1 - y0
+        base = torch.empty((hs, w, 3), dtype=torch.float32, device=dev)
+        base[..., 0] = xs
+        base[..., 1] = ys[y0:y1, None]
+        base[..., 2] = 1.0
+        base = base.reshape(1, hs * w, 3)
+        for i in range(n):
+            for j in range(e):
+                src = frames[i, j][None].float()                            # (1, C, H, W), no copy
+                acc = torch.zeros((c, hs, w), dtype=torch.float32, device=dev)
+                for s in range(0, sub, chunk):
+                    th = theta[i, j, s : s + chunk].float()                  # (k, 2, 3)
+                    k = th.shape[0]
+                    grid = torch.bmm(base.expand(k, -1, -1), th.transpose(1, 2))   # (k, hs * W, 2)
+                    warped = F.grid_sample(src, grid.reshape(1, k * hs, w, 2), mode="bilinear",
+                                           padding_mode="reflection", align_corners=True)
+                    acc += warped.reshape(c, k, hs, w).sum(1)
+                out[i, j, :, y0:y1] = acc / sub
+    return out
+
+
+def _quantize_(img: np.ndarray) -> np.ndarray:
+    """``quantize`` in place (same float32 operations, same result): no full-size temporaries."""
+    np.clip(img, 0.0, 1.0, out=img)
+    img *= 255.0
+    np.rint(img, out=img)
+    np.clip(img, 0, 255, out=img)
+    img /= 255.0
+    return img
 
 
 def default_subframes(length: float) -> int:
@@ -317,25 +390,32 @@ def synthesize_triplet(
     holding the translation-only PSF of the middle exposure (``kernel``) for the oracle
     baselines, plus ``length`` and the rotation used.
     """
-    frames = source[None].repeat(3, axis=0) if source.ndim == 3 else source
-    if frames.shape[0] != 3:
-        raise ValueError(f"synthesize_triplet needs a still or 3 frames, got {frames.shape[0]}")
-    frames = frames.astype(np.float32)
+    if source.ndim != 3 and source.shape[0] != 3:
+        raise ValueError(f"synthesize_triplet needs a still or 3 frames, got {source.shape[0]}")
     if subframes is None:
         subframes = default_subframes(length)
     if length <= 0:
+        frames = (source[None].repeat(3, axis=0) if source.ndim == 3 else source).astype(np.float32)
         blurred = quantize(_add_noise(frames.copy(), noise_std, rng))
         return blurred, frames[1].copy(), {"length": 0.0, "rotation_deg": 0.0, "kernel": np.ones((1, 1)),
                                            "kernel_size": 1}
     path, rot, rot_deg = camera_path(rng, length, subframes, max_rotation_deg)
-    src = torch.from_numpy(np.ascontiguousarray(frames.transpose(0, 3, 1, 2)))[None]
+    # A still is one (C, H, W) copy viewed three times, not three copies: at 4K each is 100 MB.
+    frames = source[None] if source.ndim == 3 else source
+    src = torch.from_numpy(np.ascontiguousarray(frames.transpose(0, 3, 1, 2), dtype=np.float32))
+    src = src.expand(3, -1, -1, -1)[None]
     blurred = warp_exposures(src, torch.from_numpy(path)[None], torch.from_numpy(rot)[None])
     blurred = blurred[0].numpy().transpose(0, 2, 3, 1)
-    blurred = quantize(_add_noise(blurred, noise_std, rng))
+    del src
+    if noise_std <= 0 and blurred.flags.c_contiguous:
+        blurred = _quantize_(blurred)   # the strip path's (3, H, W, C) buffer: no full-size temporaries
+    else:
+        blurred = quantize(_add_noise(blurred, noise_std, rng))
     # Sampling the source at p + d averages I(p + d): convolution with a PSF at -d.
     kernel = _rasterize(_densify(-path[subframes : 2 * subframes]))
     params = {"length": float(length), "rotation_deg": rot_deg, "kernel": kernel, "kernel_size": kernel.shape[0]}
-    return blurred, frames[1].copy(), params
+    sharp_mid = (source if source.ndim == 3 else source[1]).astype(np.float32)  # a copy, as before
+    return blurred, sharp_mid, params
 
 
 def shift_neighbours(frames: np.ndarray, rng: np.random.Generator, max_shift: int = 2) -> np.ndarray:
@@ -358,3 +438,168 @@ def _shift(img: np.ndarray, dx: int, dy: int) -> np.ndarray:
     p = max(abs(dx), abs(dy))
     padded = np.pad(img, ((p, p), (p, p), (0, 0)), mode="edge")
     return padded[p - dy : p - dy + h, p - dx : p - dx + w].copy()
+
+
+# ----------------------------------------------------------------------------------------------
+# Camera: what a real photo goes through (the "camera" blur family)
+#
+# Real blurry photos differ from the paper's synthetic blur in three ways that published
+# studies found decisive (RSBlur, Rim et al. 2022; Real-ESRGAN, Wang et al. 2021; BSRGAN,
+# Zhang et al. 2021): the blur happens in linear light before the camera's tone curve (and
+# saturated highlights stay clipped), the kernels come from several families (defocus, shake,
+# object motion), and sensor noise plus JPEG sit on top. ``camera_blur`` renders all of it.
+
+# Kernel families and how often each is drawn. Shake and defocus dominate real hand-held photos;
+# "none" (about 1 in 16) keeps the network from sharpening photos that are only noisy / JPEG.
+CAMERA_FAMILIES: dict[str, float] = {
+    "none": 0.06, "defocus": 0.22, "gaussian": 0.12, "anisotropic": 0.14, "shake": 0.32, "linear": 0.14,
+}
+# Strength s in [0, 1] maps linearly onto each family's size range (lo, hi). The largest sizes are
+# those of a moderately shaken or misfocused 1-2 MP photo: a 30 px shake path (the issue's and
+# Boracchi & Foi's range), a defocus disc up to 16 px across, Gaussians up to sigma 3.5.
+CAMERA_SIZE_RANGES: dict[str, tuple[float, float]] = {
+    "defocus": (0.5, 8.0),      # disc radius, px
+    "gaussian": (0.3, 3.5),     # sigma, px
+    "anisotropic": (0.5, 4.0),  # major-axis sigma, px (minor = major x U[0.2, 1])
+    "shake": (2.0, 30.0),       # trajectory arc length, px
+    "linear": (2.0, 24.0),      # straight-line length, px
+}
+SATURATION_PROB = 0.5          # half the photos have highlights that were brighter than white
+SATURATION_GAIN = (1.5, 6.0)   # clipped source pixels are given this much more radiance
+CLEAN_PROB = 0.1               # a tenth of the photos carry no noise at all (bright daylight)
+SHOT_RANGE = (1e-4, 1e-2)      # Poisson gain a: variance a * x in linear light (log-uniform)
+READ_RANGE = (2e-4, 5e-3)      # read-noise standard deviation in linear light (log-uniform)
+JPEG_PROB = 0.85               # most photos people have are JPEGs ...
+JPEG_QUALITY = (30, 95)        # ... from heavily recompressed web images to camera defaults
+
+
+def srgb_to_linear(x: np.ndarray) -> np.ndarray:
+    """The sRGB decoding curve (IEC 61966-2-1) on floats in [0, 1]."""
+    x = np.asarray(x, dtype=np.float32)
+    return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4).astype(np.float32)
+
+
+def linear_to_srgb(y: np.ndarray) -> np.ndarray:
+    """The sRGB encoding curve, inverse of ``srgb_to_linear``; input clipped to [0, 1]."""
+    y = np.clip(np.asarray(y, dtype=np.float32), 0.0, 1.0)
+    return np.where(y <= 0.0031308, 12.92 * y, 1.055 * np.power(y, 1 / 2.4) - 0.055).astype(np.float32)
+
+
+def defocus_kernel(radius: float, supersample: int = 8) -> np.ndarray:
+    """An anti-aliased uniform disc (out-of-focus PSF) of ``radius`` px, sums to 1."""
+    if radius <= 0.5:
+        return np.ones((1, 1))
+    half = int(math.ceil(radius))
+    size = 2 * half + 1
+    # area of the disc inside each pixel, from a supersampled grid
+    t = (np.arange(size * supersample) + 0.5) / supersample - size / 2.0
+    inside = (t[:, None] ** 2 + t[None, :] ** 2) <= radius**2
+    k = inside.reshape(size, supersample, size, supersample).mean(axis=(1, 3)).astype(np.float64)
+    return k / k.sum()
+
+
+def anisotropic_gaussian_kernel(sigma_major: float, sigma_minor: float, angle_deg: float) -> np.ndarray:
+    """Elliptical Gaussian PSF with axes ``sigma_major`` / ``sigma_minor`` px rotated by the angle."""
+    size = gaussian_kernel_size(max(sigma_major, sigma_minor))
+    if size == 1:
+        return np.ones((1, 1))
+    c = (size - 1) / 2.0
+    y, x = np.mgrid[0:size, 0:size].astype(np.float64) - c
+    a = math.radians(angle_deg)
+    u = x * math.cos(a) + y * math.sin(a)
+    v = -x * math.sin(a) + y * math.cos(a)
+    k = np.exp(-0.5 * ((u / max(sigma_major, 1e-3)) ** 2 + (v / max(sigma_minor, 1e-3)) ** 2))
+    return k / k.sum()
+
+
+def camera_kernel(rng: np.random.Generator, strength: float | None = None, family: str | None = None
+                  ) -> tuple[np.ndarray, dict[str, Any]]:
+    """A PSF from the camera mixture: (kernel float64 (k, k) summing to 1, its parameters).
+
+    ``family`` (one of CAMERA_FAMILIES) and ``strength`` in [0, 1] are drawn when not given;
+    strength maps linearly onto the family's CAMERA_SIZE_RANGES entry.
+    """
+    names = list(CAMERA_FAMILIES)
+    if family is None:
+        p = np.array([CAMERA_FAMILIES[n] for n in names])
+        family = names[int(rng.choice(len(names), p=p / p.sum()))]
+    if family not in CAMERA_FAMILIES:
+        raise ValueError(f"unknown camera kernel family {family!r}; valid: {', '.join(names)}")
+    # Drawn strengths lean small (s = u^1.5, mean 0.4): slight misfocus and shake are far more
+    # common in the photos people keep than a 30 px smear.
+    s = float(rng.uniform(0.0, 1.0)) ** 1.5 if strength is None else float(np.clip(strength, 0.0, 1.0))
+    params: dict[str, Any] = {"kernel_family": family, "strength": s}
+    if family == "none":
+        return np.ones((1, 1)), params
+    lo, hi = CAMERA_SIZE_RANGES[family]
+    size = lo + s * (hi - lo)
+    params["kernel_px"] = float(size)
+    if family == "defocus":
+        k = defocus_kernel(size)
+    elif family == "gaussian":
+        k = gaussian_kernel(size)
+    elif family == "anisotropic":
+        k = anisotropic_gaussian_kernel(size, size * float(rng.uniform(0.2, 1.0)), float(rng.uniform(0, 180)))
+    elif family == "shake":
+        k = trajectory_motion_kernel(size, rng)
+    else:
+        k = linear_motion_kernel(size, float(rng.uniform(0, 180)))
+    return k, params
+
+
+def jpeg_roundtrip(img: np.ndarray, quality: int) -> np.ndarray:
+    """Encode an (H, W, 3) float image in [0, 1] as a JPEG at ``quality`` (Pillow, 4:2:0) and decode."""
+    import io as _io
+
+    from PIL import Image
+
+    buf = _io.BytesIO()
+    Image.fromarray(np.clip(np.rint(img * 255.0), 0, 255).astype(np.uint8)).save(buf, "JPEG", quality=int(quality))
+    buf.seek(0)
+    return (np.asarray(Image.open(buf).convert("RGB")).astype(np.float32) / 255.0)
+
+
+def camera_blur(img: np.ndarray, rng: np.random.Generator, strength: float | None = None,
+                family: str | None = None, noise: bool = True, jpeg: bool = True
+                ) -> tuple[np.ndarray, dict[str, Any]]:
+    """Render a camera-realistic blurred photo from a sharp sRGB (H, W, 3) float image in [0, 1].
+
+    Steps (each range is a module constant, documented above): sRGB -> linear light; with
+    probability SATURATION_PROB, pixels clipped in the source get SATURATION_GAIN more radiance;
+    convolution with a ``camera_kernel`` (reflect-101 borders); clipping at white; Poisson-Gaussian
+    sensor noise in linear light (shot gain and read std log-uniform, none with CLEAN_PROB);
+    back to sRGB; 8 bits; a JPEG round trip at a quality in JPEG_QUALITY (with JPEG_PROB).
+    ``noise`` / ``jpeg`` False turn those stages off (for sweeps over the blur alone).
+
+    Returns (blurred float32 (H, W, 3) on the 8-bit grid, params) with params holding the
+    kernel (``kernel``, the PSF in linear light), its family and size, the noise and the JPEG
+    quality (0 = none) drawn. The generator is consumed in a fixed order, so the same state
+    gives byte-identical output.
+    """
+    kernel, params = camera_kernel(rng, strength, family)
+    saturate = rng.random() < SATURATION_PROB
+    gain = float(rng.uniform(*SATURATION_GAIN)) if saturate else 1.0
+    clean = rng.random() < CLEAN_PROB
+    shot = float(np.exp(rng.uniform(*np.log(SHOT_RANGE))))
+    read = float(np.exp(rng.uniform(*np.log(READ_RANGE))))
+    use_jpeg = rng.random() < JPEG_PROB
+    quality = int(rng.integers(JPEG_QUALITY[0], JPEG_QUALITY[1] + 1))
+    noise_seed = int(rng.integers(2**31))
+    shot, read = (0.0, 0.0) if (clean or not noise) else (shot, read)
+    quality = quality if (use_jpeg and jpeg) else 0
+
+    src = np.clip(img.astype(np.float32), 0.0, 1.0)
+    lin = srgb_to_linear(src)
+    if gain > 1.0:
+        lin = np.where(src.max(axis=2, keepdims=True) >= 254.5 / 255.0, lin * gain, lin)
+    lin = np.clip(apply_kernel(lin, kernel), 0.0, 1.0)
+    if shot > 0 or read > 0:
+        nrng = np.random.default_rng(noise_seed)
+        std = np.sqrt(shot * lin + read**2)
+        lin = lin + std * nrng.standard_normal(lin.shape).astype(np.float32)
+    out = quantize(linear_to_srgb(lin))
+    if quality:
+        out = jpeg_roundtrip(out, quality)
+    params.update(kernel=kernel, kernel_size=int(kernel.shape[0]), saturation_gain=gain, shot=shot,
+                  read=read, jpeg_quality=quality)
+    return out.astype(np.float32), params

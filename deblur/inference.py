@@ -13,7 +13,9 @@
 - self-ensemble (opt-in, `ensemble=True`, name suffix `+x8`): the mean of the network's outputs
   on the 8 flips / 90-degree rotations of the input, each turned back (Lim et al. 2017, "EDSR+").
   Blur has no preferred orientation here (Gaussian is isotropic, camera paths are random), so
-  every view is as valid an input; the mean is 8x the work and usually a little sharper.
+  every view is as valid an input; the mean is 8x the work and usually a little sharper;
+- grey in, grey out: when every input frame has R = G = B, the output's three channels are
+  replaced by their mean, so a black-and-white photo gets no colour fringes.
 
 Tiling is exact up to float noise when the overlap covers the model's receptive field:
 a tile never reaches outside the padded image (border tiles start at the border, so they see
@@ -32,15 +34,13 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
-from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from deblur.baselines import BASELINES
-from deblur.errors import DeblurError, ImageError, UnknownModelError
-from deblur.weights import load_model, load_weights, shipped_models
+from deblur.errors import DeblurError, ImageError
+from deblur.registry import ENSEMBLE_SUFFIX  # noqa: F401  (re-exported: the name suffix of a self-ensemble)
 
 Progress = Callable[[int, "int | None"], None]
 """progress(done, total): called after each unit of work (tile or video frame); total may be None."""
@@ -49,7 +49,6 @@ MIN_OVERLAP = 32
 AUTO_TILE = 512
 AUTO_WHOLE_PIXELS = 1_500_000  # ~1.1 GB peak for the lite networks; a 720p frame runs in one pass
 RAMP = 16  # pixels of cosine cross-fade between neighbouring tiles
-ENSEMBLE_SUFFIX = "+x8"  # load_restorer("atrous_net-gaussian+x8") = that network, self-ensembled
 # The dihedral group D4: (quarter turns, mirror first). View i of an (.., H, W, ..) array.
 DIHEDRAL = [(k, flip) for flip in (False, True) for k in range(4)]
 
@@ -154,7 +153,7 @@ class Deblurrer:
             progress: optional progress(done_tiles, total_tiles).
 
         Returns:
-            uint8 (H, W, 3), the restored middle frame.
+            uint8 (H, W, 3), the restored middle frame; grey (R = G = B) when the input is.
         """
         out = self.restore_float(frames, progress)
         # In place: a 4K float buffer is 100 MB, so avoid temporaries.
@@ -166,12 +165,20 @@ class Deblurrer:
 
     def restore_float(self, frames: np.ndarray, progress: Progress | None = None) -> np.ndarray:
         """Like __call__ but returns the network's float32 (H, W, 3) output, not clipped or
-        rounded (for checks finer than 1/255, e.g. tiled against untiled)."""
+        rounded (for checks finer than 1/255, e.g. tiled against untiled). For a grey input
+        (every frame R = G = B) it is the mean of the output's channels in all three."""
         stack = self._model_frames(frames)
         with self._threads():
             if not self.ensemble:
-                return self._run_tiled(stack, progress)
-            return self._run_ensemble(stack, progress)
+                out = self._run_tiled(stack, progress)
+            else:
+                out = self._run_ensemble(stack, progress)
+        if _is_grey(stack):
+            # A grey input holds no colour, so any difference between the output's channels is
+            # the network's own (trained on colour photos, its three output channels are not
+            # exactly symmetric) and shows as colour fringes. Their mean is the grey answer.
+            out[...] = out.mean(axis=2, keepdims=True)
+        return out
 
     def deblur_video(
         self, frames: Iterable[np.ndarray], progress: Progress | None = None
@@ -325,6 +332,11 @@ class Deblurrer:
             torch.set_num_threads(before)
 
 
+def _is_grey(stack: np.ndarray) -> bool:
+    """True if every frame of a uint8 (F, H, W, 3) stack has R = G = B at every pixel."""
+    return bool(np.array_equal(stack[..., 0], stack[..., 1]) and np.array_equal(stack[..., 0], stack[..., 2]))
+
+
 def deblur_video(
     restorer: Callable[..., np.ndarray],
     frames: Iterable[np.ndarray],
@@ -392,41 +404,25 @@ def _chain(head: list[np.ndarray], rest: Iterator[np.ndarray]) -> Iterator[np.nd
 
 
 def available_restorers(task: str | None = None) -> list[str]:
-    """Names load_restorer accepts: shipped networks (for `task` if given) then baselines.
+    """Names load_restorer accepts (deblur.registry.names): shipped networks (for `task` if
+    given), then the classical baselines, which take every blur."""
+    from deblur import registry
 
-    Baselines are classical and task-agnostic, so they are listed for every task.
-    """
-    return list(shipped_models(task)) + list(BASELINES)
+    return registry.names(task)
 
 
 def load_restorer(name: str, **opts) -> Callable[..., np.ndarray]:
     """A restorer by name: callable(frames_u8, kernel=None) -> uint8 (H, W, 3).
 
-    The result has `.name`, `.frames` and `.needs_kernel`. A network name (or weight path) ending
-    in ENSEMBLE_SUFFIX ("+x8") is that network with `ensemble=True`. `name` is a shipped network
-    (deblur.weights.load_model, wrapped in a Deblurrer built with `opts`: tile, overlap, bf16,
-    channels_last, threads), a path to a .safetensors weight file (same wrapping), or a baseline
-    from deblur.baselines.BASELINES (classical methods have no tiles or dtypes: `opts` do not
-    apply to them and are ignored).
+    A thin alias of ``deblur.registry.load`` (the one registry): a shipped network, a path to a
+    .safetensors weight file, a classical baseline, or a network name + ENSEMBLE_SUFFIX ("+x8").
+    Networks are wrapped in a Deblurrer built with `opts` (tile, overlap, bf16, channels_last,
+    threads, ensemble); baselines ignore `opts`.
 
     Raises:
         UnknownModelError: unknown name; the message lists the valid names.
         WeightsError: the weight file is missing, corrupted or does not match its hash.
     """
-    if name in BASELINES:
-        return BASELINES[name]
-    if name.endswith(ENSEMBLE_SUFFIX) and name[: -len(ENSEMBLE_SUFFIX)] not in BASELINES:
-        base = load_restorer(name[: -len(ENSEMBLE_SUFFIX)], **{**opts, "ensemble": True})
-        base.name += ENSEMBLE_SUFFIX
-        return base
-    if name in shipped_models():
-        model, _meta = load_model(name)
-        return Deblurrer(model, name=name, **opts)
-    path = Path(name)
-    if path.suffix == ".safetensors":
-        model, meta = load_weights(path)  # WeightsError if missing or unreadable
-        return Deblurrer(model, name=str(meta.get("name") or path.stem), **opts)
-    valid = ", ".join(available_restorers())
-    raise UnknownModelError(
-        f"unknown model {name!r}; valid names: {valid} (or a path to a .safetensors weight file)"
-    )
+    from deblur import registry
+
+    return registry.load(name, **opts)

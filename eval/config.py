@@ -25,13 +25,14 @@ CALIBRATION: dict[float, float] = {4.0: 29.52, 6.0: 27.80, 7.0: 27.15, 8.0: 26.6
 # Sweep grids (`python -m eval sweep`).
 SWEEP_SIGMAS = (0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0)
 SWEEP_LENGTHS = (0.0, 4.0, 8.0, 12.0, 16.0, 24.0)
+SWEEP_STRENGTHS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)  # camera: fraction of each kernel family's size range
 
 # Protocol "cifar" without CIFAR-10 on disk: photos are downscaled so their shorter side is one of
 # these (whole objects fit in 32x32, as in CIFAR), then cut into deterministic 32x32 crops.
 CIFAR_SIZE = 32
 CIFAR_SIDES = (32, 36, 40)
 
-BLURS = ("gaussian", "motion")
+BLURS = ("gaussian", "motion", "camera")
 PROTOCOLS = ("full", "cifar")
 # Dataset kinds that carry their own (real) blur; the others get synthetic blur from the seed.
 REAL_BLUR_KINDS = ("pairs", "reds", "gopro")

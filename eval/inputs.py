@@ -1,7 +1,7 @@
 """What the evaluator feeds the models: datasets, the seeded blur per image, and the model list.
 
 Everything here delegates to deblur/: datasets come from `deblur.data.open_dataset`, blur from
-`deblur.blur`, restorers from `deblur.inference.load_restorer`. The evaluator's own rules are:
+`deblur.degrade`, restorers from `deblur.registry`. The evaluator's own rules are:
 
 - The blur of an image depends only on (seed, image name): its generator is
   `np.random.default_rng([seed, crc32(name)])`. So `--limit`, resuming and adding models later
@@ -22,16 +22,9 @@ from typing import Any
 import numpy as np
 
 from deblur.errors import DatasetError, DeblurError, UnknownModelError
+from deblur.registry import IncompatibleModelError  # re-exported: eval's callers import it from here
 
 from eval.config import BLURS, CIFAR_SIDES, CIFAR_SIZE, REAL_BLUR_KINDS
-
-# Baselines that deconvolve with the true kernel; used only when deblur.baselines does not say
-# it itself through a `needs_kernel` attribute.
-_KERNEL_BASELINES = ("wiener", "richardson_lucy")
-
-
-class IncompatibleModelError(DeblurError):
-    """A model cannot take the requested blur type or dataset."""
 
 
 # ---------------------------------------------------------------------------------- datasets
@@ -160,17 +153,20 @@ def degrade(
     sigma_max: float = 3.0,
     single_frame: bool = False,
     sigma: float | None = None,
+    strength: float | None = None,
     extra: tuple[int, ...] = (),
 ) -> Sample:
     """Blur one dataset item deterministically (or take its real blur) into a Sample.
 
-    blur: "gaussian" (sigma ~ U[0, sigma_max], or exactly `sigma` when given, for sweeps) or
-    "motion" (deblur.blur.synthesize_triplet along a camera path of `motion_length` px; a still
-    becomes a 3-frame sequence, real frames keep their own content). Items that carry real blur
-    are used as they are. single_frame: the middle frame is repeated three times.
+    The blur itself is ``deblur.degrade.degrade(blur, ...)`` -- the function the app's "Blur it
+    first" and training call -- fed the generator ``image_rng(seed, item.name, *extra)``.
+    gaussian: sigma ~ U[0, sigma_max], or exactly `sigma` (sweeps); motion: a camera path of
+    `motion_length` px (a still becomes 3 frames, real frames keep their content); camera: the
+    camera family with its strength drawn, or exactly `strength` in [0, 1] (sweeps). Items that
+    carry real blur are used as they are. single_frame: the middle frame is repeated three times.
     """
-    from deblur import blur as B
-    from deblur.io import to_float, to_uint8
+    from deblur.degrade import FAMILIES
+    from deblur.degrade import degrade as family_degrade
 
     params: dict[str, Any] = {"sigma": None, "kernel_size": None, "motion_length": None}
     if getattr(item, "blurred", None) is not None:
@@ -178,27 +174,18 @@ def degrade(
         frames = frames[None] if frames.ndim == 3 else frames
         target, kernel = np.asarray(item.sharp), None
         params["blur_source"] = "real"
-    elif blur == "gaussian":
+    elif blur in FAMILIES:
         rng = image_rng(seed, item.name, *extra)
-        sharp = to_float(item.sharp)
-        if sigma is None:
-            blurred, info = B.sample_gaussian(sharp, rng, sigma_max=sigma_max)
+        if blur == "gaussian":
+            d = family_degrade("gaussian", item.sharp, rng, sigma=sigma, sigma_range=(0.0, sigma_max))
+        elif blur == "motion":
+            real = getattr(item, "frames", None)
+            source = np.asarray(real) if real is not None and len(real) >= 3 else item.sharp
+            d = family_degrade("motion", source, rng, length=motion_length)
         else:
-            blurred = B.gaussian_blur(sharp, sigma)
-            info = {"sigma": float(sigma), "kernel": B.gaussian_kernel(sigma)}
-        frames, target, kernel = to_uint8(blurred)[None], np.asarray(item.sharp), info["kernel"]
-        params.update(sigma=float(info["sigma"]), kernel_size=int(kernel.shape[0]), blur_source="synthetic")
-    elif blur == "motion":
-        rng = image_rng(seed, item.name, *extra)
-        real = getattr(item, "frames", None)
-        if real is not None and len(real) >= 3:
-            k = len(real) // 2
-            source = to_float(np.asarray(real[k - 1 : k + 2]))
-        else:
-            source = to_float(item.sharp)
-        blurred, sharp_mid, info = B.synthesize_triplet(source, rng, length=motion_length)
-        frames, target, kernel = to_uint8(blurred), to_uint8(sharp_mid), info["kernel"]
-        params.update(motion_length=float(info["length"]), kernel_size=int(kernel.shape[0]),
+            d = family_degrade(blur, item.sharp, rng, **({} if strength is None else {FAMILIES[blur].level: strength}))
+        frames, target, kernel = d.frames, d.target, d.kernel
+        params.update({k: v for k, v in d.params.items() if isinstance(v, (int, float, str)) or v is None},
                       blur_source="synthetic")
     else:
         raise DeblurError(f"unknown blur {blur!r}; valid: {', '.join(BLURS)}")
@@ -227,94 +214,51 @@ class Restorer:
     sha256: str | None = None
 
 
-def _baselines() -> dict[str, Any]:
-    from deblur.baselines import BASELINES
-
-    return BASELINES
-
-
-def _shipped(task: str | None = None) -> list[str]:
-    from deblur.weights import shipped_models
-
-    return list(shipped_models(task))
-
-
 def baseline_needs_kernel(name: str) -> bool:
-    fn = _baselines()[name]
-    return bool(getattr(fn, "needs_kernel", name in _KERNEL_BASELINES))
+    from deblur import registry
+
+    return registry.lookup(name).needs_kernel
 
 
 def resolve_models(request: str, blur: str, real_blur: bool) -> tuple[list[str], list[str]]:
-    """Turn `--models` into restorer names for a blur type; returns (names, notes to print).
+    """Turn `--models` into restorer names for a blur family; returns (names, notes to print).
 
-    `all` = every shipped network for the blur type plus every baseline (baselines that need the
-    true kernel are left out on datasets with real blur, which has none). `blurred` (the input
-    itself) is always scored, because every gain is measured against it. Arch names without a
-    task (``atrous_net``) resolve to the shipped network for this blur type. A network name
-    followed by ``+x8`` (``atrous_net-gaussian+x8``, ``atrous_net+x8``) is its 8-view self-ensemble.
+    Every name is checked by the one registry (deblur.registry.lookup). `all` = every shipped
+    network for the blur family plus every baseline (the true-kernel oracles are left out on
+    datasets with real blur, which has none). `blurred` (the input itself) is always scored,
+    because every gain is measured against it. Arch names without a blur (``atrous_net``) resolve
+    to the shipped network for this blur; ``NAME+x8`` is a network's 8-view self-ensemble.
 
     Raises:
         UnknownModelError: a name that is neither shipped nor a baseline (lists valid names).
-        IncompatibleModelError: a network trained for another blur type, or a kernel-based
+        IncompatibleModelError: a network trained for another blur family, or a kernel-based
             baseline on a dataset without a known kernel.
     """
-    from deblur.inference import ENSEMBLE_SUFFIX
-    from deblur.models import ARCH_TASKS
+    from deblur import registry
 
-    baselines = list(_baselines())
-    shipped_all, shipped = _shipped(), _shipped(blur)
     notes: list[str] = []
     if request.strip() == "all":
+        shipped = [n for n, i in registry.shipped().items() if i.takes(blur)]
         if not shipped:
             notes.append(f"no trained {blur} networks are shipped yet (weights/manifest.json): "
                          "'all' = the classical baselines only")
-        names = shipped + [b for b in baselines if not (real_blur and baseline_needs_kernel(b))]
-        if real_blur and any(baseline_needs_kernel(b) for b in baselines):
-            notes.append("this dataset has real blur and no true kernel: "
-                         + ", ".join(b for b in baselines if baseline_needs_kernel(b)) + " left out")
+        names = registry.names(blur, kernel=not real_blur)
+        oracles = [n for n in registry.names(blur) if registry.lookup(n).needs_kernel]
+        if real_blur and oracles:
+            notes.append("this dataset has real blur and no true kernel: " + ", ".join(oracles) + " left out")
     else:
         names = []
         for raw in request.split(","):
-            name = raw.strip()
-            if not name:
+            if not raw.strip():
                 continue
-            suffix = ENSEMBLE_SUFFIX if name.endswith(ENSEMBLE_SUFFIX) else ""
-            name = name[: len(name) - len(suffix)]
-            if suffix and name in baselines:
-                raise IncompatibleModelError(f"{name}{suffix}: the {suffix} self-ensemble is for networks, "
-                                             f"{name} is a classical baseline")
-            if name in ARCH_TASKS:  # an architecture name: pick its network for this blur
-                if blur not in ARCH_TASKS[name]:
-                    raise IncompatibleModelError(
-                        f"{name} takes {' / '.join(ARCH_TASKS[name])} blur only, not {blur}")
-                if f"{name}-{blur}" not in shipped:
-                    raise UnknownModelError(f"no {blur} weights for {name} are shipped; shipped {blur} "
-                                            f"networks: {', '.join(shipped) or 'none yet'}")
-                name = f"{name}-{blur}"
-            elif name in baselines:
-                if real_blur and baseline_needs_kernel(name):
-                    raise IncompatibleModelError(
-                        f"{name} needs the true blur kernel, which a dataset with real blur does not have")
-            elif name in shipped_all:
-                if name not in shipped:
-                    raise IncompatibleModelError(
-                        f"{name} was trained for another blur type and cannot take --blur {blur} "
-                        f"(networks for {blur}: {', '.join(shipped) or 'none shipped'})")
-            elif name.endswith(".safetensors"):
-                pass  # a weight file: its task is checked once it is loaded
-            else:
-                arch, _, task = name.rpartition("-")
-                if arch in ARCH_TASKS and task in BLURS and task not in ARCH_TASKS[arch]:
-                    raise IncompatibleModelError(
-                        f"{arch} takes {' / '.join(ARCH_TASKS[arch])} blur only; there is no {name}")
-                valid = shipped + baselines
-                raise UnknownModelError(f"unknown model {name + suffix!r}; valid names for --blur {blur}: "
-                                        f"{', '.join(valid)} (a network name + '{ENSEMBLE_SUFFIX}' = "
-                                        "its 8-view self-ensemble)")
-            name += suffix
+            info = registry.lookup(raw, blur)
+            if real_blur and info.needs_kernel:
+                raise IncompatibleModelError(
+                    f"{info.name} needs the true blur kernel, which a dataset with real blur does not have")
+            name = raw.strip() if info.path is not None and not (info.sha256 or "") else info.name
             if name not in names:
                 names.append(name)
-    if "blurred" in baselines and "blurred" not in names:
+    if "blurred" not in names:
         names.insert(0, "blurred")
         if request.strip() != "all":
             notes.append("'blurred' (the input itself) is always scored: gains are measured against it")
@@ -332,8 +276,8 @@ def network_options(tile: int | None, bf16: bool) -> dict[str, Any]:
 
 
 def load_restorers(names: list[str], blur: str, *, tile: int | None = None, bf16: bool = False) -> list[Restorer]:
-    """Load every restorer (networks via deblur.inference.load_restorer); fails before any work."""
-    from deblur.inference import load_restorer
+    """Load every restorer through deblur.registry; fails before any work."""
+    from deblur import registry
     from deblur.models import TASK_FRAMES
 
     from eval.provenance import weight_hashes
@@ -341,18 +285,17 @@ def load_restorers(names: list[str], blur: str, *, tile: int | None = None, bf16
     hashes = weight_hashes(names)
     out = []
     for name in names:
-        if name in _baselines():
-            fn = load_restorer(name)
-            out.append(Restorer(name, fn, "baseline", 0, baseline_needs_kernel(name),
-                                int(getattr(fn, "frames", 1))))
+        info = registry.lookup(name, blur)
+        if info.kind == "baseline":
+            fn = registry.load(name)
+            out.append(Restorer(name, fn, "baseline", 0, info.needs_kernel, int(getattr(fn, "frames", 1))))
             continue
-        fn = load_restorer(name, **network_options(tile, bf16))
+        fn = registry.load(name, **network_options(tile, bf16))
         model = getattr(fn, "model", None)
         frames = int(getattr(fn, "frames", getattr(model, "frames", 1)))
         if frames != TASK_FRAMES[blur]:
             raise IncompatibleModelError(
-                f"{name} takes {frames}-frame input ({'motion' if frames == 3 else 'gaussian'} task) "
-                f"and cannot take --blur {blur}")
+                f"{name} takes {frames}-frame input and cannot take --blur {blur} ({TASK_FRAMES[blur]}-frame)")
         params = sum(p.numel() for p in model.parameters()) if model is not None else 0
         out.append(Restorer(getattr(fn, "name", name), fn, "network", int(params), False, frames,
                             hashes.get(name)))

@@ -1,4 +1,4 @@
-"""Where a number came from: commit, library versions, machine, weight hashes.
+"""Where a number came from: commit, library versions, machine (deblur.provenance), weight hashes.
 
 Every run directory gets a JSON file built from these, so a leaderboard row can be traced to the
 code, the weights and the hardware that produced it.
@@ -6,109 +6,23 @@ code, the weights and the hardware that produced it.
 
 from __future__ import annotations
 
-import datetime as _dt
-import importlib.metadata
 import os
-import platform
-import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-
-# Distributions whose versions can move a score or a timing.
-_LIBRARIES = ("torch", "numpy", "scipy", "scikit-image", "pillow", "pandas", "safetensors", "av", "tqdm")
-
-
-def git_commit(root: Path = REPO_ROOT) -> dict[str, Any]:
-    """{"commit": sha or None, "dirty": bool or None}; None when git or the repository is absent."""
-    try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
-                             timeout=10, check=True).stdout.strip()
-        # Dirty = the code that produces numbers (deblur/, eval/) differs from the commit,
-        # new files included; other people's work elsewhere in the checkout does not count.
-        status = subprocess.run(["git", "status", "--porcelain", "--", "deblur", "eval",
-                                 ":(exclude)eval/leaderboards"], cwd=root,
-                                capture_output=True, text=True, timeout=10, check=True).stdout
-    except (OSError, subprocess.SubprocessError):
-        return {"commit": None, "dirty": None}
-    return {"commit": sha or None, "dirty": bool(status.strip())}
-
-
-def library_versions() -> dict[str, str | None]:
-    out: dict[str, str | None] = {"python": platform.python_version()}
-    for name in _LIBRARIES:
-        try:
-            out[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            out[name] = None
-    try:
-        import deblur
-
-        out["deblur"] = getattr(deblur, "__version__", None)
-    except ImportError:  # pragma: no cover - eval always runs beside deblur
-        out["deblur"] = None
-    return out
-
-
-def cpu_model() -> str:
-    """CPU model name from /proc/cpuinfo (Linux), else platform.processor()."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def cpu_flags() -> list[str]:
-    """The matrix-relevant ISA flags (AVX-512 family, AMX, bf16) this CPU reports."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                flags = line.split(":", 1)[1].split()
-                return sorted(f for f in flags if f.startswith(("avx512", "amx", "avx2", "fma")) or "bf16" in f)
-    except OSError:
-        pass
-    return []
-
-
-def machine() -> dict[str, Any]:
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - non-Linux
-        usable = os.cpu_count()
-    info: dict[str, Any] = {
-        "cpu_model": cpu_model(),
-        "cores": usable,
-        "logical_cpus": os.cpu_count(),
-        "isa": cpu_flags(),
-        "platform": platform.platform(),
-    }
-    try:
-        import torch
-
-        info["torch_threads"] = torch.get_num_threads()
-    except ImportError:  # pragma: no cover
-        pass
-    return info
+from deblur.provenance import (REPO_ROOT, cpu_flags, cpu_model, git_commit, library_versions,  # noqa: F401
+                               machine, now_utc)
 
 
 def weight_hashes(names: list[str]) -> dict[str, str | None]:
     """sha256 recorded in weights/manifest.json (deblur.weights.read_manifest) for shipped names
     (a self-ensemble, NAME+x8, runs NAME's weights)."""
-    from deblur.inference import ENSEMBLE_SUFFIX
+    from deblur.registry import ENSEMBLE_SUFFIX
     from deblur.weights import read_manifest
 
     manifest = read_manifest()
     base = {n: n.removesuffix(ENSEMBLE_SUFFIX) for n in names}
     return {n: (manifest.get(b) or {}).get("sha256") for n, b in base.items() if b in manifest}
-
-
-def now_utc() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
 
 
 def session(argv: list[str] | None) -> dict[str, Any]:

@@ -139,14 +139,14 @@ def count_macs(module: Any, frames: int, h: int, w: int, probe: int = 64) -> flo
 
 
 def resolve_speed_models(request: str) -> list[str]:
+    from deblur import registry
     from deblur.baselines import BASELINES
-    from deblur.weights import shipped_models
 
     names: list[str] = []
     for token in (t.strip() for t in request.split(",")):
-        # "all" = every shipped network (both tasks) and every baseline; may be combined with
-        # more names, e.g. "all,atrous_net@lite" to time an untrained preset as well.
-        for name in (list(shipped_models()) + list(BASELINES)) if token == "all" else [token] if token else []:
+        # "all" = every shipped network (every blur family) and every baseline; may be combined
+        # with more names, e.g. "all,atrous_net@lite" to time an untrained preset as well.
+        for name in registry.names() if token == "all" else [token] if token else []:
             if name not in names:
                 names.append(name)
     if RL in BASELINES and RL not in names:
@@ -160,14 +160,15 @@ def load_speed_model(name: str, tile: int | None, bf16: bool) -> tuple[Any, str,
     ARCH@PRESET[-TASK] builds an untrained network (deblur.models.build_model) in the same
     inference object: its speed is that of the trained one, its output meaningless.
     """
+    from deblur import registry
     from deblur.baselines import BASELINES
-    from deblur.inference import Deblurrer, load_restorer
+    from deblur.inference import Deblurrer
     from deblur.models import ARCH_TASKS, build_model
 
     from eval.inputs import network_options
 
     if name in BASELINES:
-        return load_restorer(name), "baseline", "-"
+        return registry.load(name), "baseline", "-"
     if "@" in name:
         arch, _, rest = name.partition("@")
         preset, _, task = rest.partition("-")
@@ -179,7 +180,7 @@ def load_speed_model(name: str, tile: int | None, bf16: bool) -> tuple[Any, str,
         except ValueError as exc:
             raise DeblurError(f"cannot build {name!r}: {exc}") from None
         return Deblurrer(model, name=name, **network_options(tile, bf16)), "network", "untrained (timing only)"
-    return load_restorer(name, **network_options(tile, bf16)), "network", "trained"
+    return registry.load(name, **network_options(tile, bf16)), "network", "trained"
 
 
 def speed_frame(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:

@@ -2,7 +2,9 @@
 
 Gaussian: every image is blurred with each sigma of the grid (0..3, step 0.5). Motion: each image
 gets the same camera-path *shape* (from its seed and name) scaled to each length of the grid, so
-a curve shows the effect of strength alone. Same row log / resume machinery as the leaderboard run:
+a curve shows the effect of strength alone. Camera: each image keeps the kernel family, noise and
+JPEG quality its seed draws, and the kernel's size is set by the strength (0..1 of the family's
+range). Same row log / resume machinery as the leaderboard run:
 sweep_per_image.csv (one row per model, image, level) and sweep.csv (means per model and level).
 """
 
@@ -15,7 +17,7 @@ import pandas as pd
 
 from deblur.errors import DeblurError
 
-from eval.config import SIGMA_MAX, SWEEP_LENGTHS, SWEEP_SIGMAS, RunConfig
+from eval.config import SIGMA_MAX, SWEEP_LENGTHS, SWEEP_SIGMAS, SWEEP_STRENGTHS, RunConfig
 from eval.inputs import degrade, load_restorers, open_items, resolve_models
 from eval.rowlog import RowLog, key_of, open_run_dir, write_json
 from eval.run import PER_IMAGE_COLUMNS, SSIM_TAG, frames_seen, models_meta, restore_and_score, run_json
@@ -29,7 +31,7 @@ SWEEP_SUMMARY_COLUMNS = ["model", "dataset", "protocol", "blur", "level", "n", "
 
 def parse_levels(text: str | None, blur: str) -> tuple[float, ...]:
     if text is None:
-        return SWEEP_SIGMAS if blur == "gaussian" else SWEEP_LENGTHS
+        return {"gaussian": SWEEP_SIGMAS, "motion": SWEEP_LENGTHS, "camera": SWEEP_STRENGTHS}[blur]
     try:
         levels = tuple(float(t) for t in text.split(",") if t.strip())
     except ValueError:
@@ -88,6 +90,10 @@ def sweep(args: argparse.Namespace, argv: list[str] | None = None) -> int:
                     continue
                 if args.blur == "gaussian":
                     sample = degrade(item, "gaussian", cfg.seed, motion_length=0.0, sigma=level)
+                elif args.blur == "camera":
+                    if level > 1:
+                        raise DeblurError(f"camera sweep levels are strengths in [0, 1], got {level:g}")
+                    sample = degrade(item, "camera", cfg.seed, motion_length=0.0, strength=level)
                 else:
                     sample = degrade(item, "motion", cfg.seed, motion_length=level)
                 h, w = sample.target.shape[:2]
@@ -101,7 +107,8 @@ def sweep(args: argparse.Namespace, argv: list[str] | None = None) -> int:
     table = summarise(pd.read_csv(out / SWEEP_PER_IMAGE))
     table.to_csv(out / SWEEP_CSV, index=False, float_format="%.8g")
     pivot = table.pivot_table(index="level", columns="model", values="psnr", sort=False)
-    print("PSNR (dB) by", "sigma" if args.blur == "gaussian" else "motion length (px)")
+    print("PSNR (dB) by", {"gaussian": "sigma", "motion": "motion length (px)",
+                           "camera": "strength (fraction of each kernel family's size range)"}[args.blur])
     print(pivot.to_string(float_format=lambda v: f"{v:.2f}"))
     print(f"wrote {out / SWEEP_PER_IMAGE}, {out / SWEEP_CSV}, {out / SWEEP_JSON}")
     return 0

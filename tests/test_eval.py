@@ -13,6 +13,7 @@ import skimage.data
 from PIL import Image
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
+from deblur import registry
 from eval import inputs
 from eval.cli import main
 from eval.run import LEADERBOARD_COLUMNS, PER_IMAGE_COLUMNS, TIMING_COLUMNS, leaderboard, safe_name
@@ -164,9 +165,12 @@ def test_refuses_to_resume_into_another_configuration(photos, tmp_path, capsys):
     assert ((out / "per_image.csv").read_bytes(), (out / "run.json").read_bytes()) == before
 
 
-def _fake_shipped(task=None):
-    shipped = {"carlo_net-gaussian": "gaussian", "kaist_net-motion": "motion"}
-    return [n for n, t in shipped.items() if task is None or t == task]
+def _fake_shipped(weights_dir=None, strict=True):
+    """The registry's shipped networks, as if only these two were in the manifest."""
+    from deblur.registry import ModelInfo
+
+    shipped = {"carlo_net-gaussian": ("gaussian", 1), "kaist_net-motion": ("motion", 3)}
+    return {n: ModelInfo(n, "network", (t,), f, sha256="0" * 64) for n, (t, f) in shipped.items()}
 
 
 @pytest.mark.parametrize("case", ["missing_path", "wrong_layout", "unknown_model", "gaussian_only_arch",
@@ -175,7 +179,7 @@ def _fake_shipped(task=None):
                                   "ensemble_of_unknown_net"])
 def test_bad_input_exits_2_with_one_line_and_writes_nothing(case, photos, tmp_path, capsys, monkeypatch):
     out = tmp_path / "bad"
-    monkeypatch.setattr(inputs, "_shipped", _fake_shipped)
+    monkeypatch.setattr(registry, "shipped", _fake_shipped)
     (tmp_path / "pairs" / "sharp").mkdir(parents=True)
     (tmp_path / "pairs" / "blur").mkdir(parents=True)
     for sub in ("sharp", "blur"):
@@ -204,7 +208,7 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(case, photos, tmp_pa
 
 
 def test_ensemble_suffix_resolves_like_the_network_it_wraps(monkeypatch):
-    monkeypatch.setattr(inputs, "_shipped", _fake_shipped)
+    monkeypatch.setattr(registry, "shipped", _fake_shipped)
     names, _ = inputs.resolve_models("carlo_net+x8,carlo_net-gaussian,wiener", "gaussian", False)
     assert names == ["blurred", "carlo_net-gaussian+x8", "carlo_net-gaussian", "wiener"]
     names, _ = inputs.resolve_models("kaist_net-motion+x8", "motion", False)
@@ -220,7 +224,7 @@ def test_unknown_model_message_lists_valid_names(photos, tmp_path, capsys):
 
 
 def test_all_means_baselines_when_no_weights_are_shipped(photos, tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(inputs, "_shipped", lambda task=None: [])
+    monkeypatch.setattr(registry, "shipped", lambda weights_dir=None, strict=True: {})
     out = tmp_path / "all"
     assert run_eval("--dataset", f"photos:{photos}", "--models", "all", "--out", str(out), "--limit", "1") == 0
     from deblur.baselines import BASELINES

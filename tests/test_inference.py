@@ -8,7 +8,7 @@ from torch import nn
 from deblur.errors import DeblurError, ImageError, UnknownModelError
 from deblur.inference import Deblurrer, available_restorers, deblur_video, load_restorer
 from deblur.models import ARCH_TASKS, ARCHITECTURES, build_model
-from deblur.weights import load_weights, save_weights
+from deblur.weights import save_weights
 
 
 class TinyNet(nn.Module):
@@ -203,8 +203,48 @@ ARCH_CASES = [(arch, task) for arch in ARCHITECTURES for task in ARCH_TASKS[arch
 
 # The tiling test needs an image larger than one tile, and a tile is at least 2 * (overlap +
 # discard) ~ 4 * halo; these overrides shrink depth / width (and so halo and run time) while
-# keeping every layer type, stride and padding mode of the architecture.
-SMALL = {"kaist_net": {"channels": 4, "repeats": (1, 0, 0, 0, 0)}, "atrous_net": {"blocks": 1}}
+# keeping every layer type, stride and padding mode of the architecture (naf_unet: two levels,
+# so its bottom level still has the wide depthwise kernels and the local channel attention).
+SMALL = {
+    "kaist_net": {"channels": 4, "repeats": (1, 0, 0, 0, 0)},
+    "atrous_net": {"blocks": 1},
+    "naf_unet": {"width": 8, "enc": (1, 1), "middle": 1, "dec": (1, 1)},
+}
+
+# Every architecture starts as an exact identity (zero-initialised output layers; NAF blocks'
+# branch scales start at 0), and an identity stitches seamlessly whatever its halo, so tiling and
+# self-ensemble checks on untrained networks can never fail. Each parameter gets Gaussian noise of
+# this standard deviation instead (0.02 unless listed). Where 0.02 left the far end of the halo
+# too faint to test, the noise is larger: kaist_net's coarse levels (a halved halo changed the
+# output by only 1.1e-5) and naf_unet, whose blocks scale their branches by factors that start at
+# 0 (2e-7). Every output stays within about [-0.7, 1.7].
+PERTURB = {"kaist_net": 0.05, "naf_unet": 0.1}
+
+# Tiled against untiled, on the float output: float noise measured at most 2.4e-7, while halving
+# any architecture's halo changed the output by 1.3e-4 (kaist_net) to 1.1e-3 (atrous_net). A
+# uint8 comparison (<= 1/255) could see neither.
+TILE_ATOL = 5e-6
+
+
+def _perturbed(arch: str, task: str) -> nn.Module:
+    torch.manual_seed(0)
+    model = build_model(arch, "lite", task, **SMALL.get(arch, {}))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(PERTURB.get(arch, 0.02) * torch.randn_like(p))
+    return model
+
+
+def _stack(model: nn.Module, h: int, w: int) -> np.ndarray:
+    """(F, H, W, 3) input with different content in each frame, F = the model's frames."""
+    return np.stack([_image(h, w, seed=s) for s in range(model.frames)])
+
+
+def _two_by_two(model: nn.Module) -> tuple[Deblurrer, np.ndarray]:
+    """A tiled Deblurrer (tile raised to what the model's halo needs) and an input of 2 x 2
+    tiles, the last ones clamped to the border."""
+    tiled = Deblurrer(model, tile=64)
+    return tiled, _stack(model, tiled.tile + 16, tiled.tile + 40)
 
 
 @pytest.mark.parametrize("arch,task", ARCH_CASES)
@@ -220,16 +260,57 @@ def test_every_architecture_keeps_odd_shapes(arch, task):
 
 @pytest.mark.parametrize("arch,task", ARCH_CASES)
 def test_every_architecture_tiled_matches_untiled(arch, task):
-    torch.manual_seed(0)
-    model = build_model(arch, "lite", task, **SMALL.get(arch, {}))
-    tiled = Deblurrer(model, tile=64)  # raised to what the model's halo needs
-    h, w = tiled.tile + 16, tiled.tile + 40  # 2 x 2 tiles, the last ones clamped to the border
-    img = _image(h, w)
-    whole = Deblurrer(model, tile=None)(img)
+    model = _perturbed(arch, task)
+    tiled, stack = _two_by_two(model)
+    whole = Deblurrer(model, tile=None).restore_float(stack)
+    middle = stack[model.frames // 2].astype(np.float32) / 255.0
+    assert np.abs(whole - middle).mean() > 0.01  # not an identity: seams could show
     calls = []
-    out = tiled(img, progress=lambda done, total: calls.append(total))
+    out = tiled.restore_float(stack, progress=lambda done, total: calls.append(total))
     assert calls and calls[-1] == 4
-    assert np.abs(whole.astype(int) - out.astype(int)).max() <= 1
+    np.testing.assert_allclose(out, whole, rtol=0, atol=TILE_ATOL)
+
+
+@pytest.mark.parametrize("arch,task", ARCH_CASES)
+def test_every_architecture_shows_seams_when_its_halo_is_too_small(arch, task):
+    """Sanity check of the test above: a halo declared at half its value is caught."""
+    model = _perturbed(arch, task)
+    tiled, stack = _two_by_two(model)
+    whole = Deblurrer(model, tile=None).restore_float(stack)
+    model.halo //= 2
+    short = Deblurrer(model, tile=tiled.tile)  # same tiles; overlap and discard from the small halo
+    assert short.discard < tiled.discard
+    assert np.abs(short.restore_float(stack) - whole).max() > 4 * TILE_ATOL
+
+
+@pytest.mark.parametrize("arch,task", ARCH_CASES)
+def test_every_architecture_self_ensemble(arch, task):
+    from deblur.inference import DIHEDRAL
+
+    model = _perturbed(arch, task)
+    m = model.multiple
+    # Sides on the model's grid: the padding (bottom / right) then adds nothing, so turning the
+    # input commutes exactly with the network's own padding.
+    stack = _stack(model, 6 * m if m > 1 else 40, 10 * m if m > 1 else 56)
+    plain = Deblurrer(model, tile=None)
+    ens = Deblurrer(model, tile=None, ensemble=True)
+    views = []
+    for k, flip in DIHEDRAL:
+        y = np.rot90(plain.restore_float(_d4(stack, k, flip)), -k, axes=(0, 1))
+        views.append(y[:, ::-1] if flip else y)
+    got = ens.restore_float(stack)
+    np.testing.assert_allclose(got, np.mean(views, axis=0), rtol=0, atol=1e-5)
+    assert np.abs(got - plain.restore_float(stack)).max() > 1e-3  # the network alone is not equivariant
+    np.testing.assert_allclose(ens.restore_float(_d4(stack, 1, True)), _d4(got, 1, True), rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("arch,task", ARCH_CASES)
+def test_every_architecture_self_ensemble_tiled_matches_untiled(arch, task):
+    model = _perturbed(arch, task)
+    tiled, stack = _two_by_two(model)
+    whole = Deblurrer(model, tile=None, ensemble=True).restore_float(stack)
+    out = Deblurrer(model, tile=tiled.tile, ensemble=True).restore_float(stack)
+    np.testing.assert_allclose(out, whole, rtol=0, atol=TILE_ATOL)
 
 
 # ------------------------------------------------------------------ restorer lookup
@@ -261,10 +342,13 @@ def test_weight_file_and_shipped_name_become_deblurrers(tmp_path, monkeypatch):
     assert isinstance(from_file, Deblurrer) and from_file.name == "tiny" and from_file.tile is None
     assert from_file.frames == 1 and from_file.needs_kernel is False
 
-    import deblur.inference as inference
+    import deblur.weights as weights
 
-    monkeypatch.setattr(inference, "shipped_models", lambda task=None: ["tiny-gaussian"])
-    monkeypatch.setattr(inference, "load_model", lambda name: load_weights(path))
+    shipped_dir = tmp_path / "weights"
+    digest = save_weights(shipped_dir / "tiny-gaussian.safetensors", model, {"task": "gaussian"})
+    weights.write_manifest_entry("tiny-gaussian", "tiny-gaussian.safetensors", digest,
+                                 {"arch": "carlo_net", "task": "gaussian", "frames": 1}, weights_dir=shipped_dir)
+    monkeypatch.setattr(weights, "WEIGHTS_DIR", shipped_dir)  # the registry reads it at call time
     shipped = load_restorer("tiny-gaussian", tile=96)
     assert shipped.name == "tiny-gaussian" and shipped.tile == 96
     img = _image(20, 24)

@@ -1,0 +1,119 @@
+"""Shipping a trained network: its weight file (with the stage history as metadata), manifest
+entry, training log and model card. Called by deblur/train.py at the end of a --ship run."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+import torch.nn as nn
+
+from .models import count_parameters, model_config
+from .provenance import cpu_model, git_commit, now_utc
+from .sampling import standard_data
+from .weights import save_weights, write_manifest_entry
+
+if TYPE_CHECKING:
+    from .train import TrainConfig
+
+
+def ship(cfg: TrainConfig, model: nn.Module, result: dict[str, Any], world: int, log_path: Path) -> None:
+    """Write weights/<name>.safetensors, its manifest entry, training log and model card."""
+    from .train import LOSSES as losses
+
+    out = Path(cfg.out)
+    name = cfg.run_name
+    hardware = f"{os.cpu_count()} CPU cores ({cpu_model()})" if not torch.cuda.is_available() else torch.cuda.get_device_name()
+    cmd = "python -m deblur.train " + " ".join(sys.argv[1:])
+    stage = {"command": cmd, "commit": git_commit().get("commit"), "finished": now_utc(), "hardware": hardware,
+             "seconds": round(result["stage_seconds"], 1), "samples_total": result["samples"]}
+    stages = stage_history(cfg.init) + [stage] if cfg.init else [stage]
+    meta = {"task": cfg.task, "preset": cfg.preset, "data": {"dataset" if standard_data(cfg.data) else "corpus": cfg.data, "crop": cfg.crop_size},
+            "commit": stage["commit"], "samples_seen": result["samples"], "val": result["val"], "stages": stages}
+    model = model.cpu().to(memory_format=torch.contiguous_format)
+    digest = save_weights(out / f"{name}.safetensors", model, meta, store=cfg.store)
+    write_manifest_entry(name, f"{name}.safetensors", digest,
+                         {"arch": cfg.model, "task": cfg.task, "preset": cfg.preset, "frames": model.frames,
+                          "params": count_parameters(model), "log": f"{name}.log.csv"}, weights_dir=out)
+    (out / f"{name}.log.csv").write_text(log_path.read_text())
+    v = result["val"]
+    base = result["val_input"]  # this run's validation set, scored on the blurred input itself
+    wall, init_line = f"{result['seconds'] / 60:.1f} min on {hardware}", ""
+    if cfg.init:  # earlier stages may have run on other hardware: give this stage's time apart
+        wall = (f"{result['seconds'] / 60:.1f} min over all stages; this stage "
+                f"{result['stage_seconds'] / 60:.1f} min on {hardware}")
+        s0 = result["val_start"]
+        init_line = (f"- Initialised from `{cfg.init}` and trained on; the log and the sample count include that run. "
+                     f"On this stage's validation set the --init weights scored PSNR of the mean MSE "
+                     f"{s0['val_psnr_mean_mse']:.2f} dB, SSIM {s0['val_ssim']:.4f}\n")
+    sampling = ("every batch synthesised afresh on the training device" if cfg.online or cfg.task == "camera"
+                else f"{cfg.cache_samples} pre-rendered samples with on-the-fly augmentation")
+    if cfg.task == "camera":
+        blur_line = ("the camera family (deblur.degrade.camera): a defocus / Gaussian / anisotropic / shake / linear "
+                     "kernel in linear light, clipped highlights, shot + read noise, 8 bits, JPEG 30-95")
+    elif cfg.task == "gaussian":
+        blur_line = f"Gaussian, sigma ~ U[{cfg.sigma[0]:g}, {cfg.sigma[1]:g}], 8-bit quantised"
+    elif standard_data(cfg.data):
+        blur_line = "the dataset's own real blur"
+    else:
+        blur_line = (f"3 exposures along one camera path, {cfg.motion_length[0]:g}-{cfg.motion_length[1]:g} px "
+                     "per exposure, 8-bit quantised")
+    if result.get("data_note"):
+        data_line = f"{result['data_note']},\n  {sampling}"
+    else:
+        data_line = (f"offline corpus `{cfg.data}` (train split, builtin evaluation images excluded); "
+                     f"{cfg.crop_size}x{cfg.crop_size} crops,\n  {sampling}")
+    span = f"{cfg.budget:,} samples" if cfg.budget else f"{cfg.minutes:g} min"
+    decay = (f"cosine-decayed to {cfg.min_lr:g} over {span}" if cfg.schedule == "cosine"
+             else f"halved on plateau (patience {cfg.plateau_patience})")
+    card = f"""# {name}
+
+- Architecture: {cfg.model}, preset `{cfg.preset}`, task `{cfg.task}` ({model.frames}-frame input)
+- Config: `{json.dumps(model_config(model)['args'])}`
+- Parameters: {count_parameters(model):,}{"" if cfg.store == "float32" else f" (stored as {cfg.store}, loaded as float32)"}
+- Data: {data_line}; {result['samples']:,} samples seen
+- Blur: {blur_line}
+- Training: {losses[cfg.loss]}, Adam lr {cfg.lr:g} {decay}, grad-norm clip {cfg.clip}, batch {cfg.batch_size} x {world} process(es)
+- Wall time: {wall}
+- Final validation ({cfg.val_samples} held-out samples): PSNR of the mean MSE {v['val_psnr_mean_mse']:.2f} dB
+  (the blurred input: {base['val_psnr_mean_mse']:.2f} dB), SSIM {v['val_ssim']:.4f} (input {base['val_ssim']:.4f}),
+  MSE {v['val_mse']:.3g} (input {base['val_mse']:.3g}); mean per-image PSNR {v['val_psnr']:.2f} dB, which counts
+  unblurred samples at the 100 dB cap (input {base['val_psnr']:.2f} dB)
+{init_line}- Training log: `{name}.log.csv` (epoch 0 = the untrained network, which returns its input)
+- SHA-256: `{digest}`
+{_commands_block([st["command"] for st in stages])}
+"""
+    (out / f"{name}.md").write_text(card)
+    print(f"shipped {out / (name + '.safetensors')}")
+
+
+def stage_history(init: str) -> list[dict[str, Any]]:
+    """The training stages recorded in the metadata of ``init`` weights (oldest first).
+
+    Weight files shipped before stages were recorded carry none: for them the commands are
+    recovered once from their card (the only place they were written), so the history of the
+    networks shipped then is not lost.
+    """
+    if not init:
+        return []
+    from .weights import read_metadata
+
+    stages = read_metadata(init).get("stages")
+    if isinstance(stages, list):
+        return [s for s in stages if isinstance(s, dict) and "command" in s]
+    card = Path(init).with_name(Path(init).name.split(".")[0] + ".md")
+    if not card.is_file():
+        return []
+    return [{"command": c} for c in re.findall(r"`(python -m deblur\.train [^`]*)`", card.read_text())]
+
+
+def _commands_block(commands: list[str]) -> str:
+    if len(commands) == 1:
+        return f"- Command: `{commands[0]}`"
+    steps = "\n".join(f"  {i}. `{c}`" for i, c in enumerate(commands, 1))
+    return f"- Commands, in order (each stage starts from the weights the one before it shipped):\n{steps}"

@@ -1,0 +1,194 @@
+"""The one restorer registry: every runnable name, what it takes, and how to load it.
+
+The CLI, the evaluator (run, sweep, speed), the app and the trainer ask this module, and only
+this module, which models exist. A name is one of
+
+- a shipped network: a row of ``weights/manifest.json`` (``atrous_net-gaussian``, ...);
+- an architecture name without its blur (``atrous_net``) when a blur family is given: the
+  shipped network of that architecture for that family;
+- a path to a ``.safetensors`` weight file (its metadata says its architecture and task);
+- a classical baseline of ``deblur.baselines.BASELINES`` (``wiener``, ``blind_wiener``, ...);
+- any network name followed by ``+x8``: its 8-view self-ensemble.
+
+Adding a model family is one entry in ``deblur.models.ARCHITECTURES`` (plus a manifest row for
+shipped weights); adding a baseline is one entry in ``BASELINES``. Every error is one sentence
+that lists the valid names.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from deblur.baselines import BASELINES
+from deblur.errors import DeblurError, UnknownModelError, WeightsError
+from deblur.models import ARCH_TASKS, TASK_FRAMES
+from deblur.weights import read_manifest
+
+ENSEMBLE_SUFFIX = "+x8"
+BLURS = tuple(TASK_FRAMES)
+
+
+class IncompatibleModelError(DeblurError):
+    """A model cannot take the requested blur family or dataset."""
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the registry knows about one runnable name (before loading anything heavy).
+
+    kind: "network" or "baseline"; blurs: the blur families it is for (baselines: all of them);
+    frames: frames it looks at (1 or 3); needs_kernel: it must be handed the true PSF (an
+    oracle); ensemble: the +x8 self-ensemble of a network; path: the weight file (networks);
+    sha256: the manifest's hash (shipped networks; None for a file given by path).
+    """
+
+    name: str
+    kind: str
+    blurs: tuple[str, ...]
+    frames: int
+    needs_kernel: bool = False
+    ensemble: bool = False
+    path: Path | None = None
+    sha256: str | None = None
+    arch: str | None = None
+    params: int | None = None
+
+    @property
+    def label(self) -> str:
+        """Short description for menus and leaderboards."""
+        if self.kind == "network":
+            return "network, self-ensemble of 8 views" if self.ensemble else "network"
+        return "oracle: given the true kernel" if self.needs_kernel else "classical baseline"
+
+    def takes(self, blur: str) -> bool:
+        return blur in self.blurs
+
+
+def _baseline_info(name: str) -> ModelInfo:
+    fn = BASELINES[name]
+    return ModelInfo(name, "baseline", BLURS, int(getattr(fn, "frames", 1)),
+                     bool(getattr(fn, "needs_kernel", False)))
+
+
+def shipped(weights_dir: str | Path | None = None, strict: bool = True) -> dict[str, ModelInfo]:
+    """Shipped networks whose weight files are present, by name (manifest order).
+
+    weights_dir None = the repository's ``weights/`` (looked up at call time). ``strict`` False
+    skips a malformed manifest or entry instead of raising (the app must still start; it shows
+    ``deblur.weights.manifest_problems``)."""
+    from deblur.weights import _weights_dir
+
+    folder = _weights_dir(weights_dir)
+    out = {}
+    for name, entry in read_manifest(weights_dir, strict=strict).items():
+        path = folder / str(entry.get("file", ""))
+        task = entry.get("task")
+        if not path.is_file() or task not in TASK_FRAMES:
+            continue
+        out[name] = ModelInfo(name, "network", (task,), int(entry.get("frames", TASK_FRAMES[task])),
+                              path=path, sha256=entry.get("sha256"), arch=entry.get("arch"),
+                              params=entry.get("params"))
+    return out
+
+
+def names(blur: str | None = None, weights_dir: str | Path | None = None, kernel: bool = True,
+          strict: bool = True) -> list[str]:
+    """Runnable names: shipped networks (for ``blur`` if given), then the baselines (without the
+    true-kernel oracles when ``kernel`` is False)."""
+    nets = [n for n, i in shipped(weights_dir, strict).items() if blur is None or i.takes(blur)]
+    bases = [n for n in BASELINES if kernel or not _baseline_info(n).needs_kernel]
+    return nets + bases
+
+
+def _file_info(path: Path) -> ModelInfo:
+    """ModelInfo of a weight file given by path, from its metadata (tensors are not read)."""
+    from safetensors import SafetensorError, safe_open
+
+    if not path.is_file():
+        raise WeightsError(f"weight file not found: {path.name}")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as e:
+        raise WeightsError(f"cannot read weight file {path.name}: {e}") from e
+    try:
+        cfg = json.loads(meta.get("config", "{}"))
+    except json.JSONDecodeError:
+        cfg = {}
+    task = meta.get("task")
+    frames = int((cfg.get("args") or {}).get("frames", TASK_FRAMES.get(task, 1)))
+    blurs = (task,) if task in TASK_FRAMES else tuple(b for b in BLURS if TASK_FRAMES[b] == frames)
+    return ModelInfo(meta.get("name") or path.stem, "network", blurs, frames, path=path, arch=cfg.get("arch"))
+
+
+def lookup(name: str, blur: str | None = None, weights_dir: str | Path | None = None) -> ModelInfo:
+    """The ModelInfo of ``name`` (see the module docstring for the forms a name takes).
+
+    Raises:
+        UnknownModelError: no such model; the message lists the valid names (for ``blur``).
+        IncompatibleModelError: the model exists but is not for ``blur`` (or +x8 on a baseline).
+        WeightsError: a weight file given by path is missing or unreadable.
+    """
+    name = (name or "").strip()
+    ensemble = name.endswith(ENSEMBLE_SUFFIX)
+    base = name[: -len(ENSEMBLE_SUFFIX)] if ensemble else name
+    if base in BASELINES:
+        if ensemble:
+            raise UnknownModelError(f"there is no {name}: the {ENSEMBLE_SUFFIX} self-ensemble is for networks, "
+                                    f"{base} is a classical baseline")
+        return _baseline_info(base)
+    if base.endswith(".safetensors"):
+        info = _file_info(Path(base).expanduser())
+        if blur is not None and not info.takes(blur):
+            raise IncompatibleModelError(f"{info.name} was trained for {' / '.join(info.blurs)} blur and cannot "
+                                         f"take {blur}")
+        return _ensembled(info) if ensemble else info
+    nets = shipped(weights_dir)
+    if base in ARCH_TASKS and blur is not None:  # an architecture name: its network for this blur
+        if blur not in ARCH_TASKS[base]:
+            raise IncompatibleModelError(f"{base} takes {' / '.join(ARCH_TASKS[base])} blur only, not {blur}")
+        if f"{base}-{blur}" not in nets:
+            have = [n for n, i in nets.items() if i.takes(blur)]
+            raise UnknownModelError(f"no {blur} weights for {base} are shipped; shipped {blur} networks: "
+                                    f"{', '.join(have) or 'none yet'}")
+        base = f"{base}-{blur}"
+    if base in nets:
+        info = nets[base]
+    else:
+        arch, _, task = base.rpartition("-")
+        if blur is not None and arch in ARCH_TASKS and task in BLURS and task not in ARCH_TASKS[arch]:
+            raise IncompatibleModelError(f"{arch} takes {' / '.join(ARCH_TASKS[arch])} blur only; there is no {base}")
+        valid = names(blur, weights_dir)
+        scope = f" for {blur} blur" if blur else ""
+        raise UnknownModelError(f"unknown model {name!r}; valid names{scope}: {', '.join(valid)} (a network name + "
+                                f"'{ENSEMBLE_SUFFIX}' = its 8-view self-ensemble; or a path to a .safetensors file)")
+    if blur is not None and not info.takes(blur):
+        have = [n for n, i in nets.items() if i.takes(blur)]
+        raise IncompatibleModelError(f"{info.name} was trained for {' / '.join(info.blurs)} blur and cannot take "
+                                     f"{blur} (networks for {blur}: {', '.join(have) or 'none shipped'})")
+    return _ensembled(info) if ensemble else info
+
+
+def _ensembled(info: ModelInfo) -> ModelInfo:
+    return ModelInfo(info.name + ENSEMBLE_SUFFIX, info.kind, info.blurs, info.frames, ensemble=True,
+                     path=info.path, sha256=info.sha256, arch=info.arch, params=info.params)
+
+
+def load(name: str, blur: str | None = None, weights_dir: str | Path | None = None, **opts: Any):
+    """A restorer by name: callable(frames_u8, kernel=None) -> uint8 (H, W, 3).
+
+    Networks come wrapped in ``deblur.inference.Deblurrer`` built with ``opts`` (tile, overlap,
+    bf16, channels_last, threads); a shipped network's SHA-256 is checked. Baselines ignore
+    ``opts``. The result has ``.name``, ``.frames`` and ``.needs_kernel``.
+    """
+    from deblur.inference import Deblurrer
+    from deblur.weights import load_weights
+
+    info = lookup(name, blur, weights_dir)
+    if info.kind == "baseline":
+        return BASELINES[info.name]
+    model, _meta = load_weights(info.path, sha256=info.sha256)
+    return Deblurrer(model, name=info.name, ensemble=info.ensemble or bool(opts.pop("ensemble", False)), **opts)

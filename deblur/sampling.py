@@ -1,0 +1,435 @@
+"""Training samplers: real photos and clips -> (blurred input, sharp target) pairs.
+
+Split from the training loop (deblur/train.py) so that what a network learns from is in one
+place. Every blur comes from deblur.blur / deblur.degrade -- the functions the evaluator and the
+app use -- and every file is read through deblur.data / deblur.io.
+
+- ``SampleMaker`` (gaussian / motion from the offline corpus), ``CifarMaker`` and ``PairMaker``
+  (a user's CIFAR-10, REDS or GoPro) make numpy samples that ``render_cache`` pre-renders once;
+  ``augment`` / ``to_batch`` turn cached samples into batches.
+- ``OnlineSampler`` renders gaussian / motion batches afresh on the training device (GPU).
+- ``CameraSampler`` renders camera-family batches online on the CPU (``deblur.degrade.camera``
+  costs ~7 ms per 128 px sample, a tenth of a training step), so no cache can go stale.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from PIL import Image
+from tqdm import tqdm
+
+from . import blur
+from .data import BUILTIN_NAMES, Dataset, corpus_entries, read_cifar10, read_gopro, read_reds
+from .degrade import camera
+from .errors import DeblurError
+from .io import read_image, read_video, to_float
+
+if TYPE_CHECKING:  # the config type only; train.py imports this module, not the other way round
+    from .train import TrainConfig
+
+# ------------------------------------------------------------------------------------------------
+# Data: real photos and clips of the offline corpus
+
+
+def corpus_sources(root: str | Path) -> tuple[list[Path], list[Path]]:
+    """(photos, videos) of the corpus's training split; refuses builtin evaluation images."""
+    photos = [r["path"] for r in corpus_entries(root, kind="photo", split="train")]
+    videos = [r["path"] for r in corpus_entries(root, kind="video", split="train")]
+    leaked = [p.name for p in photos if p.stem in BUILTIN_NAMES]
+    if leaked:
+        raise DeblurError(f"corpus manifest puts builtin evaluation images in the train split: {', '.join(leaked)}")
+    if not photos:
+        raise DeblurError(f"corpus at {root} has no training photos")
+    return sorted(photos), sorted(videos)
+
+
+def _random_crop(img: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+    h, w = img.shape[-3:-1]
+    y = int(rng.integers(0, h - size + 1))
+    x = int(rng.integers(0, w - size + 1))
+    return img[..., y : y + size, x : x + size, :]
+
+
+def _resize(img: np.ndarray, scale: float) -> np.ndarray:
+    """Lanczos rescale of a uint8 (H, W, 3) image by ``scale`` (Pillow)."""
+    h, w = img.shape[:2]
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return np.asarray(Image.fromarray(np.ascontiguousarray(img)).resize(size, Image.Resampling.LANCZOS))
+
+
+class SampleMaker:
+    """Turns corpus photos / clips into (input uint8 (F,H,W,3), target uint8 (H,W,3)) pairs."""
+
+    def __init__(self, cfg: TrainConfig, photos: list[Path], videos: list[Path]) -> None:
+        self.cfg = cfg
+        self.photos = [read_image(p) for p in photos]
+        self.clips: list[np.ndarray] = []
+        if cfg.task == "motion":
+            for v in videos:
+                clip = _load_clip(v)
+                if clip is not None:
+                    self.clips.append(clip)
+
+    def gaussian(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        size = self.cfg.crop_size
+        img = self.photos[int(rng.integers(len(self.photos)))]
+        # Scale so that crops range from CIFAR-like whole objects to full-resolution detail.
+        shortest = min(img.shape[:2])
+        lo = min(1.0, size * 1.25 / shortest)
+        scale = float(np.exp(rng.uniform(np.log(lo), 0.0)))
+        small = _resize(img, scale) if scale < 0.999 else img
+        sharp = to_float(_random_crop(small, size, rng))
+        blurred, _ = blur.sample_gaussian(sharp, rng, sigma_min=self.cfg.sigma[0], sigma_max=self.cfg.sigma[1])
+        return _u8(blurred[None]), _u8(sharp)
+
+    def motion(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        size = self.cfg.crop_size
+        use_clip = self.clips and rng.random() < 0.5
+        if use_clip:
+            clip = self.clips[int(rng.integers(len(self.clips)))]
+            t = int(rng.integers(1, len(clip) - 1))
+            frames = clip[t - 1 : t + 2]
+            source = to_float(_random_crop(frames, min(size, *frames.shape[1:3]), rng))
+        else:
+            img = self.photos[int(rng.integers(len(self.photos)))]
+            if min(img.shape[:2]) < size:
+                img = _resize(img, size / min(img.shape[:2]) + 1e-3)
+            source = to_float(_random_crop(img, size, rng))
+        lo, hi = self.cfg.motion_length
+        length = float(rng.uniform(lo, hi))
+        blurred, sharp, _ = blur.synthesize_triplet(source, rng, length=length)
+        if sharp.shape[0] < size or sharp.shape[1] < size:  # small clips: upscale is wrong; pad instead
+            pad = ((0, size - sharp.shape[0]), (0, size - sharp.shape[1]), (0, 0))
+            blurred = np.stack([np.pad(b, pad, mode="reflect") for b in blurred])
+            sharp = np.pad(sharp, pad, mode="reflect")
+        return _u8(blurred), _u8(sharp)
+
+    def __call__(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        return self.gaussian(rng) if self.cfg.task == "gaussian" else self.motion(rng)
+
+
+# ------------------------------------------------------------------------------------------------
+# Data: a user's local copy of CIFAR-10, REDS or GoPro (train splits only)
+
+# Which task each standard dataset trains: CIFAR-10 holds sharp stills, REDS and GoPro real blur.
+STANDARD_DATA = {"cifar10": "gaussian", "reds": "motion", "gopro": "motion"}
+DATA_HELP = "an offline corpus folder, or cifar10:DIR (gaussian), reds:DIR or gopro:DIR (motion)"
+CIFAR_VAL_HOLDOUT = 1000  # the last images of the train batches: validation only
+
+
+def standard_data(spec: str) -> tuple[str, str] | None:
+    """("cifar10" | "reds" | "gopro", DIR) for such a --data spec; None for a corpus folder."""
+    kind, sep, location = spec.partition(":")
+    kind = kind.strip().lower()
+    return (kind, str(Path(location).expanduser())) if sep and location and kind in STANDARD_DATA else None
+
+
+class CifarMaker:
+    """Gaussian samples from CIFAR-10 images (the paper's training data), sigma ~ U[sigma]."""
+
+    def __init__(self, images: np.ndarray, crop: int, sigma: tuple[float, float] = (0.0, 3.0)) -> None:
+        if crop > images.shape[1]:
+            raise DeblurError(f"CIFAR-10 images are {images.shape[1]}x{images.shape[2]}: use --crop "
+                              f"{images.shape[1]} or less, not {crop}")
+        self.images, self.crop, self.sigma = images, crop, sigma
+
+    def __call__(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        img = self.images[int(rng.integers(len(self.images)))]
+        sharp = to_float(_random_crop(img, self.crop, rng))
+        blurred, _ = blur.sample_gaussian(sharp, rng, sigma_min=self.sigma[0], sigma_max=self.sigma[1])
+        return _u8(blurred[None]), _u8(sharp)
+
+
+class PairMaker:
+    """Real blurred triples and their sharp middle frame (REDS, GoPro): one aligned random crop.
+
+    Frames smaller than the crop are mirrored out to it, as the corpus's small clips are.
+    """
+
+    def __init__(self, dataset: Dataset, crop: int) -> None:
+        self.dataset, self.crop = dataset, crop
+
+    def __call__(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        item = self.dataset[int(rng.integers(len(self.dataset)))]
+        both = np.concatenate([item.blurred, item.sharp[None]])  # (4, H, W, 3): one crop for all
+        both = _random_crop(both, min(self.crop, *both.shape[1:3]), rng)
+        h, w = both.shape[1:3]
+        if h < self.crop or w < self.crop:
+            both = np.pad(both, ((0, 0), (0, self.crop - h), (0, self.crop - w), (0, 0)), mode="symmetric")
+        return np.ascontiguousarray(both[:3]), np.ascontiguousarray(both[3])
+
+
+def _hold_out_tail(dataset: Dataset) -> tuple[Dataset, Dataset]:
+    """(train, validation) of a REDS / GoPro train split: its last clip, or its last tenth of
+    triples when it has one clip. Items are listed clip by clip, so both parts are slices."""
+    clips = [key[0].split("/")[0] for key in dataset.keys()]
+    n_val = clips.count(clips[-1]) if len(set(clips)) > 1 else max(1, len(clips) // 10)
+    if n_val >= len(clips):
+        raise DeblurError(f"{dataset.name} has {len(clips)} triple(s): too few to hold one out for validation")
+    return dataset[: len(clips) - n_val], dataset[len(clips) - n_val :]
+
+
+def standard_makers(cfg: TrainConfig) -> tuple[Any, Any, str]:
+    """(train sampler, validation sampler, the card's data line) for a cifar10/reds/gopro --data."""
+    kind, location = standard_data(cfg.data)
+    if STANDARD_DATA[kind] != cfg.task:
+        raise DeblurError(f"{kind} trains the {STANDARD_DATA[kind]} task, not {cfg.task}: "
+                          f"use --task {STANDARD_DATA[kind]} (or a corpus folder for {cfg.task})")
+    if kind == "cifar10":
+        images = np.stack([item.sharp for item in read_cifar10(location, "train")])
+        n_val = min(CIFAR_VAL_HOLDOUT, max(1, len(images) // 10))
+        if n_val >= len(images):
+            raise DeblurError(f"CIFAR-10 at {location} has {len(images)} training image(s): too few to hold one out")
+        note = (f"CIFAR-10 at `{location}` (train batches, {len(images) - n_val:,} images; the last {n_val:,} "
+                f"held out for validation; test_batch never read); {cfg.crop_size}x{cfg.crop_size} crops, "
+                f"sigma ~ U[{cfg.sigma[0]:g}, {cfg.sigma[1]:g}]")
+        return (CifarMaker(images[:-n_val], cfg.crop_size, cfg.sigma), CifarMaker(images[-n_val:], cfg.crop_size, cfg.sigma),
+                note)
+    dataset = read_reds(location, "train") if kind == "reds" else read_gopro(location, "train")
+    train_part, val_part = _hold_out_tail(dataset)
+    name = "REDS" if kind == "reds" else "GoPro"
+    note = (f"{name} at `{location}` (train split: {len(train_part):,} real blurred triples with their sharp "
+            f"middle frames; the last {len(val_part):,} held out for validation; the evaluation split never "
+            f"read); {cfg.crop_size}x{cfg.crop_size} aligned crops")
+    return PairMaker(train_part, cfg.crop_size), PairMaker(val_part, cfg.crop_size), note
+
+
+def _load_clip(path: Path, max_frames: int = 300) -> np.ndarray | None:
+    """A clip as uint8 (T, H, W, 3): a video file, or a folder of frame images (sorted by name)."""
+    if path.is_dir():
+        files = sorted(f for f in path.iterdir() if f.suffix.lower() in {".png", ".jpg", ".jpeg"})[:max_frames]
+        frames = [read_image(f) for f in files]
+    else:
+        frames, _ = read_video(path, max_frames=max_frames)
+    return np.stack(frames) if len(frames) >= 3 else None
+
+
+class OnlineSampler:
+    """Synthesises every batch afresh, on the training device, from sources held there.
+
+    The GPU path: with the blur as batched tensor operations (``blur.gaussian_blur_batch``,
+    ``blur.warp_exposures``) a GPU renders a batch in milliseconds, so no cache is needed and no
+    sample is ever seen twice. Same distributions as ``SampleMaker`` + ``augment``: multi-scale
+    photo crops (a pyramid of half-octave Lanczos levels stands in for the random rescale),
+    sigma ~ U[0, 3]; for motion, real 3-frame windows or stills, a camera path per sample, the
+    +/-2 px neighbour shift; flips, 90-degree rotations and a 0.9-1.1 brightness gain on all.
+    """
+
+    def __init__(self, cfg: TrainConfig, photos: list[Path], videos: list[Path], device: torch.device) -> None:
+        self.cfg, self.device, self.size = cfg, device, cfg.crop_size
+        size = self.size
+        self.levels: list[list[torch.Tensor]] = []   # per photo: its pyramid, full resolution first
+        for p in photos:
+            img = read_image(p)
+            if min(img.shape[:2]) < size:
+                img = _resize(img, size / min(img.shape[:2]) + 1e-3)
+            pyramid, scale = [img], 1.0
+            lo = size * 1.25 / min(img.shape[:2]) if cfg.task == "gaussian" else 1.0
+            while scale * 0.7071 >= lo:
+                scale *= 0.7071
+                pyramid.append(_resize(img, scale))
+            self.levels.append([torch.from_numpy(np.array(a)).to(device) for a in pyramid])
+        self.clips: list[torch.Tensor] = []
+        if cfg.task == "motion":
+            for v in videos:
+                clip = _load_clip(v)
+                if clip is not None:
+                    self.clips.append(torch.from_numpy(clip).to(device))
+
+    def _crop(self, t: torch.Tensor, size: int, rng: np.random.Generator) -> torch.Tensor:
+        h, w = t.shape[-3:-1]
+        y, x = int(rng.integers(0, h - size + 1)), int(rng.integers(0, w - size + 1))
+        return t[..., y : y + size, x : x + size, :]
+
+    def _source(self, rng: np.random.Generator) -> torch.Tensor:
+        """One augmented sharp source, float (F, 3, S, S): F = 1 (gaussian) or 3 frames."""
+        size = self.size
+        if self.cfg.task == "motion" and self.clips and rng.random() < 0.5:
+            clip = self.clips[int(rng.integers(len(self.clips)))]
+            t = int(rng.integers(1, len(clip) - 1))
+            frames = self._crop(clip[t - 1 : t + 2], min(size, *clip.shape[1:3]), rng)
+        else:
+            pyramid = self.levels[int(rng.integers(len(self.levels)))]
+            frames = self._crop(pyramid[int(rng.integers(len(pyramid)))], size, rng)[None]
+            if self.cfg.task == "motion":
+                frames = frames.expand(3, -1, -1, -1)
+        x = frames.permute(0, 3, 1, 2).float() / 255.0
+        if x.shape[-1] < size or x.shape[-2] < size:  # small clips: mirror out to the crop size
+            x = F.pad(x, (0, size - x.shape[-1], 0, size - x.shape[-2]), mode="reflect")
+        if rng.random() < 0.5:
+            x = x.flip(-1)
+        if rng.random() < 0.5:
+            x = x.flip(-2)
+        x = torch.rot90(x, int(rng.integers(4)), dims=(-2, -1))
+        return (x * float(rng.uniform(0.9, 1.1))).clamp(0.0, 1.0)
+
+    def batch(self, n: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """(input (n, 3F, S, S), target (n, 3, S, S)) float tensors on the device."""
+        sharp = torch.stack([self._source(rng) for _ in range(n)])  # (n, F, 3, S, S)
+        if self.cfg.task == "gaussian":
+            blurred = blur.gaussian_blur_batch(sharp[:, 0], rng.uniform(*self.cfg.sigma, n))
+            return blurred, sharp[:, 0]
+        lo, hi = self.cfg.motion_length
+        lengths = rng.uniform(lo, hi, n)
+        sub = blur.default_subframes(float(lengths.max()))
+        paths, rots = zip(*(blur.camera_path(rng, float(length), sub)[:2] for length in lengths))
+        out = blur.warp_exposures(sharp, torch.from_numpy(np.stack(paths)), torch.from_numpy(np.stack(rots)))
+        out = torch.round(out.clamp(0.0, 1.0) * 255.0) / 255.0
+        for i in range(n):  # the paper's neighbour shift: t-1 and t+1 moved opposite ways
+            dx, dy = (int(v) for v in rng.integers(-2, 3, size=2))
+            out[i, 0] = _shift_t(out[i, 0], dx, dy)
+            out[i, 2] = _shift_t(out[i, 2], -dx, -dy)
+        return out.flatten(1, 2), sharp[:, 1]
+
+    def fixed(self, n: int, seed: int, chunk: int = 16) -> tuple[np.ndarray, np.ndarray]:
+        """``n`` samples from ``seed`` as uint8 arrays in the cache layout (validation)."""
+        rng = np.random.default_rng(seed)
+        xs, ys = [], []
+        for i in range(0, n, chunk):
+            x, y = self.batch(min(chunk, n - i), rng)
+            f = x.shape[1] // 3
+            xs.append(_u8(x.reshape(len(x), f, 3, *x.shape[-2:]).permute(0, 1, 3, 4, 2).cpu().numpy()))
+            ys.append(_u8(y.permute(0, 2, 3, 1).cpu().numpy()))
+        return np.concatenate(xs), np.concatenate(ys)
+
+
+def _shift_t(img: torch.Tensor, dx: int, dy: int) -> torch.Tensor:
+    """``blur.shift_neighbours``'s shift for a (3, H, W) tensor, edge-replicated borders."""
+    if dx == 0 and dy == 0:
+        return img
+    p = max(abs(dx), abs(dy))
+    h, w = img.shape[-2:]
+    padded = F.pad(img[None], (p, p, p, p), mode="replicate")[0]
+    return padded[:, p - dy : p - dy + h, p - dx : p - dx + w].clone()
+
+
+def _u8(x: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(x * 255.0), 0, 255).astype(np.uint8)
+
+
+def _is_main() -> bool:
+    return not dist.is_initialized() or dist.get_rank() == 0
+
+
+def cache_key(spec: str, files: Sequence[Path] = ()) -> str:
+    """A short hash of what made a sample cache: the data (the bytes of every source file, or the
+    spec of a standard dataset) and the code (blur.py, degrade.py and this file). A rebuilt corpus
+    or a changed blur gives a new key, so a stale cache is never reused."""
+    h = hashlib.sha256(spec.encode())
+    for path in sorted(Path(p) for p in files):
+        h.update(path.name.encode())
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+    here = Path(__file__).resolve().parent
+    for module in ("blur.py", "degrade.py", "sampling.py"):
+        h.update((here / module).read_bytes())
+    return h.hexdigest()[:12]
+
+
+def render_cache(maker: SampleMaker, n: int, seed: int, path: Path, desc: str) -> tuple[np.ndarray, np.ndarray]:
+    """Pre-render ``n`` samples once (deterministic in ``seed``) into an .npz cache."""
+    if path.is_file():
+        with np.load(path) as z:
+            if len(z["x"]) == n:
+                return z["x"], z["y"]
+    rng = np.random.default_rng(seed)
+    xs, ys = zip(*(maker(rng) for _ in tqdm(range(n), desc=desc, leave=False, disable=not _is_main())))
+    x, y = np.stack(xs), np.stack(ys)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, x=x, y=y)
+    tmp.replace(path)
+    return x, y
+
+
+def augment(x: np.ndarray, y: np.ndarray, rng: np.random.Generator, task: str) -> tuple[np.ndarray, np.ndarray]:
+    """Flips, 90-degree rotations, brightness, and for motion the +/-2 px neighbour shift."""
+    if rng.random() < 0.5:
+        x, y = x[:, :, ::-1], y[:, ::-1]
+    if rng.random() < 0.5:
+        x, y = x[:, ::-1], y[::-1]
+    k = int(rng.integers(4))
+    x, y = np.rot90(x, k, axes=(1, 2)), np.rot90(y, k, axes=(0, 1))
+    gain = float(rng.uniform(0.9, 1.1))
+    xf = np.clip(x.astype(np.float32) / 255.0 * gain, 0, 1)
+    yf = np.clip(y.astype(np.float32) / 255.0 * gain, 0, 1)
+    if task == "motion":
+        xf = blur.shift_neighbours(xf, rng, max_shift=2)
+    return xf, yf
+
+
+def to_batch(xs: list[np.ndarray], ys: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(F,H,W,3) inputs -> (N, 3F, H, W); (H,W,3) targets -> (N, 3, H, W)."""
+    x = torch.from_numpy(np.stack([np.ascontiguousarray(a) for a in xs]))
+    n, f, h, w, c = x.shape
+    x = x.permute(0, 1, 4, 2, 3).reshape(n, f * c, h, w)
+    y = torch.from_numpy(np.stack([np.ascontiguousarray(b) for b in ys])).permute(0, 3, 1, 2)
+    return x.float().contiguous(), y.float().contiguous()
+
+
+# ------------------------------------------------------------------------------------------------
+# Camera family: online on the CPU
+
+MARGIN = 24  # > half the largest camera kernel (a 30 px shake path spans ~33 px)
+SCALE_RANGE = (0.35, 1.0)
+
+
+class CameraSampler:
+    """Online sampler: ``batch(n, rng)`` -> (input (n, 3, S, S), target (n, 3, S, S)) float in [0, 1]."""
+
+    def __init__(self, photos: Sequence[np.ndarray], size: int, device: torch.device | str = "cpu") -> None:
+        if not photos:
+            raise ValueError("CameraSampler needs at least one photo")
+        self.size, self.device = int(size), torch.device(device)
+        need = self.size + 2 * MARGIN
+        self.photos = []
+        for img in photos:
+            short = min(img.shape[:2])
+            if short < need:  # upscale tiny photos just enough to cut a crop
+                img = _resize(img, need / short + 1e-3)
+            self.photos.append(np.ascontiguousarray(img))
+
+    def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """One (degraded uint8 (S, S, 3), sharp uint8 (S, S, 3)) pair."""
+        need = self.size + 2 * MARGIN
+        img = self.photos[int(rng.integers(len(self.photos)))]
+        short = min(img.shape[:2])
+        lo = max(SCALE_RANGE[0], need / short)
+        scale = float(np.exp(rng.uniform(np.log(lo), np.log(SCALE_RANGE[1])))) if lo < SCALE_RANGE[1] else 1.0
+        # crop a window first (cheap), then rescale it: the same as rescaling the photo and cropping
+        win = int(np.ceil(need / scale)) + 2
+        h, w = img.shape[:2]
+        win = min(win, h, w)
+        y, x = int(rng.integers(0, h - win + 1)), int(rng.integers(0, w - win + 1))
+        patch = img[y : y + win, x : x + win]
+        if win != need:
+            patch = _resize(patch, need / win)[:need, :need]
+        patch = np.rot90(patch, int(rng.integers(4)))
+        if rng.random() < 0.5:
+            patch = patch[:, ::-1]
+        d = camera(np.ascontiguousarray(patch), rng)
+        m = MARGIN
+        return d.frames[0, m:-m, m:-m], d.target[m:-m, m:-m]
+
+    def batch(self, n: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        xs, ys = zip(*(self.sample(rng) for _ in range(n)))
+        x = torch.from_numpy(np.stack(xs)).permute(0, 3, 1, 2).float().div_(255.0)
+        y = torch.from_numpy(np.stack(ys)).permute(0, 3, 1, 2).float().div_(255.0)
+        return x.to(self.device), y.to(self.device)
+
+    def fixed(self, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """``n`` samples from ``seed`` as uint8 arrays (n, 1, S, S, 3), (n, S, S, 3): validation."""
+        rng = np.random.default_rng(seed)
+        xs, ys = zip(*(self.sample(rng) for _ in range(n)))
+        return np.stack(xs)[:, None], np.stack(ys)
+
+
