@@ -380,7 +380,9 @@ def cosine_lr(cfg: TrainConfig, progress: float) -> float:
     --budget samples (or, without a budget, of its --minutes) spent so far. A --resume continues
     the schedule where the checkpoint left it, so a run may span sessions."""
     t = min(1.0, max(0.0, progress))
-    return cfg.min_lr + (cfg.lr - cfg.min_lr) * 0.5 * (1.0 + np.cos(np.pi * t))
+    # a Python float: a numpy scalar in the optimiser state would make the checkpoint unloadable
+    # with torch.load(weights_only=True)
+    return float(cfg.min_lr + (cfg.lr - cfg.min_lr) * 0.5 * (1.0 + np.cos(np.pi * t)))
 
 
 LOG_HEADER = "epoch,step,samples,lr,loss,val_loss,val_mse,val_psnr,val_psnr_mean_mse,val_ssim,seconds\n"

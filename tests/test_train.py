@@ -324,3 +324,25 @@ def test_an_init_stage_runs_its_own_epochs_and_resumes_to_them(tmp_path, monkeyp
     # --resume finishes the stage's 2 epochs (not --epochs counted from the log's start)
     assert main([*stage, "--resume"]) == 0
     assert [r["epoch"] for r in csv.DictReader(open(log))] == ["0", "1", "2", "3", "4", "5"]
+
+
+def test_cosine_schedule_spans_a_sample_budget_and_keeps_checkpoints_loadable():
+    """The learning rate is a Python float (a numpy scalar in the optimiser state made a cosine
+    run's checkpoint refuse torch.load(weights_only=True), so --resume failed), and with --budget
+    the decay runs over samples: half the budget spent = half-way down."""
+    import io
+
+    import torch
+
+    from deblur.train import TrainConfig, cosine_lr
+
+    cfg = TrainConfig(schedule="cosine", budget=1000, lr=1e-3, min_lr=0.0)
+    assert type(cosine_lr(cfg, 0.3)) is float
+    assert cosine_lr(cfg, 0.0) == pytest.approx(1e-3) and cosine_lr(cfg, 1.0) == pytest.approx(0.0)
+    assert cosine_lr(cfg, 0.5) == pytest.approx(0.5e-3)
+    opt = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=1e-3)
+    opt.param_groups[0]["lr"] = cosine_lr(cfg, 0.3)
+    buf = io.BytesIO()
+    torch.save({"optimizer": opt.state_dict()}, buf)
+    buf.seek(0)
+    torch.load(buf, weights_only=True)
