@@ -546,6 +546,37 @@ def read_video_clip(path: str | os.PathLike, start: int = 0, max_frames: int | N
     return VideoDataset(path, start, max_frames, stride, window, cut_threshold)
 
 
+def read_clip(path: str | os.PathLike, max_frames: int | None = 300,
+              cut_threshold: float | None = SCENE_CUT_DIFF) -> tuple[np.ndarray, list[int]]:
+    """A whole short clip for training: (frames uint8 (T, H, W, 3), usable window centres).
+
+    ``path`` is a video file or a folder of frame images (sorted by name, as ``deblur.data pack``
+    writes them). A centre t is usable when neither neighbour step (t-1 -> t, t -> t+1) is a
+    scene cut by the rule of ``read_video_clip`` (mean difference above ``cut_threshold``), so
+    a training triple never averages across a cut. Frames are held once; windows are indices.
+
+    Raises:
+        DatasetError: missing path, fewer than 3 frames, frames that change size.
+        ImageError: an undecodable file.
+    """
+    path = Path(path)
+    _require_exists(path, "clip")
+    if path.is_dir():
+        files = [f for f in _images_in(path)][: max_frames if max_frames is not None else None]
+        frames = [read_image(f) for f in files]
+    else:
+        frames = list(iter_video(path, max_frames=max_frames))
+    if len(frames) < 3:
+        raise DatasetError(f"clip {path.name} has {len(frames)} frame(s): a training window needs 3")
+    if any(f.shape != frames[0].shape for f in frames):
+        raise DatasetError(f"clip {path.name}: frames change size")
+    clip = np.stack(frames)
+    diffs = [float(np.abs(clip[i + 1].astype(np.int16) - clip[i]).mean()) for i in range(len(clip) - 1)]
+    cut = [cut_threshold is not None and d > cut_threshold for d in diffs]
+    centres = [t for t in range(1, len(clip) - 1) if not (cut[t - 1] or cut[t])]
+    return clip, centres
+
+
 # --------------------------------------------------------------------------------------------
 # Built-in evaluation photos
 # --------------------------------------------------------------------------------------------

@@ -27,10 +27,10 @@ from PIL import Image
 from tqdm import tqdm
 
 from . import blur
-from .data import BUILTIN_NAMES, Dataset, corpus_entries, read_cifar10, read_gopro, read_reds
+from .data import BUILTIN_NAMES, Dataset, corpus_entries, read_cifar10, read_clip, read_gopro, read_reds
 from .degrade import camera
 from .errors import DeblurError
-from .io import read_image, read_video, to_float
+from .io import read_image, to_float
 
 if TYPE_CHECKING:  # the config type only; train.py imports this module, not the other way round
     from .train import TrainConfig
@@ -71,12 +71,12 @@ class SampleMaker:
     def __init__(self, cfg: TrainConfig, photos: list[Path], videos: list[Path]) -> None:
         self.cfg = cfg
         self.photos = [read_image(p) for p in photos]
-        self.clips: list[np.ndarray] = []
+        self.clips: list[tuple[np.ndarray, list[int]]] = []  # (frames, usable window centres)
         if cfg.task == "motion":
             for v in videos:
-                clip = _load_clip(v)
-                if clip is not None:
-                    self.clips.append(clip)
+                loaded = _load_clip(v)
+                if loaded is not None:
+                    self.clips.append(loaded)
 
     def gaussian(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         size = self.cfg.crop_size
@@ -94,8 +94,8 @@ class SampleMaker:
         size = self.cfg.crop_size
         use_clip = self.clips and rng.random() < 0.5
         if use_clip:
-            clip = self.clips[int(rng.integers(len(self.clips)))]
-            t = int(rng.integers(1, len(clip) - 1))
+            clip, centres = self.clips[int(rng.integers(len(self.clips)))]
+            t = centres[int(rng.integers(len(centres)))]
             frames = clip[t - 1 : t + 2]
             source = to_float(_random_crop(frames, min(size, *frames.shape[1:3]), rng))
         else:
@@ -202,14 +202,11 @@ def standard_makers(cfg: TrainConfig) -> tuple[Any, Any, str]:
     return PairMaker(train_part, cfg.crop_size), PairMaker(val_part, cfg.crop_size), note
 
 
-def _load_clip(path: Path, max_frames: int = 300) -> np.ndarray | None:
-    """A clip as uint8 (T, H, W, 3): a video file, or a folder of frame images (sorted by name)."""
-    if path.is_dir():
-        files = sorted(f for f in path.iterdir() if f.suffix.lower() in {".png", ".jpg", ".jpeg"})[:max_frames]
-        frames = [read_image(f) for f in files]
-    else:
-        frames, _ = read_video(path, max_frames=max_frames)
-    return np.stack(frames) if len(frames) >= 3 else None
+def _load_clip(path: Path, max_frames: int = 300) -> tuple[np.ndarray, list[int]] | None:
+    """(frames uint8 (T, H, W, 3), usable window centres) of a clip via deblur.data.read_clip
+    (scene cuts excluded); None when the clip has no usable window."""
+    clip, centres = read_clip(path, max_frames=max_frames)
+    return (clip, centres) if centres else None
 
 
 class OnlineSampler:
@@ -237,12 +234,12 @@ class OnlineSampler:
                 scale *= 0.7071
                 pyramid.append(_resize(img, scale))
             self.levels.append([torch.from_numpy(np.array(a)).to(device) for a in pyramid])
-        self.clips: list[torch.Tensor] = []
+        self.clips: list[tuple[torch.Tensor, list[int]]] = []  # (frames, usable window centres)
         if cfg.task == "motion":
             for v in videos:
-                clip = _load_clip(v)
-                if clip is not None:
-                    self.clips.append(torch.from_numpy(clip).to(device))
+                loaded = _load_clip(v)
+                if loaded is not None:
+                    self.clips.append((torch.from_numpy(loaded[0]).to(device), loaded[1]))
 
     def _crop(self, t: torch.Tensor, size: int, rng: np.random.Generator) -> torch.Tensor:
         h, w = t.shape[-3:-1]
@@ -253,8 +250,8 @@ class OnlineSampler:
         """One augmented sharp source, float (F, 3, S, S): F = 1 (gaussian) or 3 frames."""
         size = self.size
         if self.cfg.task == "motion" and self.clips and rng.random() < 0.5:
-            clip = self.clips[int(rng.integers(len(self.clips)))]
-            t = int(rng.integers(1, len(clip) - 1))
+            clip, centres = self.clips[int(rng.integers(len(self.clips)))]
+            t = centres[int(rng.integers(len(centres)))]
             frames = self._crop(clip[t - 1 : t + 2], min(size, *clip.shape[1:3]), rng)
         else:
             pyramid = self.levels[int(rng.integers(len(self.levels)))]

@@ -442,3 +442,21 @@ def test_build_reports_failed_sources_without_stopping(tmp_path, monkeypatch):
 def test_read_corpus_without_manifest(tmp_path):
     with pytest.raises(DatasetError, match="python -m deblur.data build"):
         data.read_corpus(tmp_path)
+
+
+def test_read_clip_keeps_training_windows_off_scene_cuts(tmp_path):
+    """bikes.mp4 has scene cuts: a training triple straddling one is not motion blur."""
+    from PIL import Image
+
+    from deblur.data import read_clip
+
+    rng = np.random.default_rng(0)
+    for i in range(6):  # frames 0-2 one scene, 3-5 another (a cut between 2 and 3)
+        base = 30 if i < 3 else 220
+        frame = np.clip(base + rng.integers(-5, 6, (24, 32, 3)), 0, 255).astype(np.uint8)
+        Image.fromarray(frame).save(tmp_path / f"{i:03d}.png")
+    clip, centres = read_clip(tmp_path)
+    assert clip.shape == (6, 24, 32, 3)
+    assert centres == [1, 4]
+    _, all_centres = read_clip(tmp_path, cut_threshold=None)
+    assert all_centres == [1, 2, 3, 4]
