@@ -21,7 +21,7 @@ LR=${LR:-2e-4}
 OUT=${OUT:-/tmp/final}
 mkdir -p /tmp/w /tmp/r /tmp/logs "$OUT"
 common="--data gpu_pack --online --bf16 --schedule cosine --lr $LR --min-lr 1e-6 --minutes $MIN
-        --epochs 1000 --threads 4 --run-dir /tmp/r --ship --out weights"
+        --epochs 1000 --threads 4 --run-dir /tmp/r --ship"
 pids=()
 for name in ${MODELS:-atrous_net-gaussian}; do
   base=${name%-paper}; arch=${base%-*}; task=${base##*-}
