@@ -12,19 +12,30 @@ tests call directly. Importing this module has no side effects: build_demo() mak
 (reading only weights/manifest.json, no model is loaded until a request needs it), and main()
 launches. The charts come from what the evaluator PUBLISHED as CSV files in eval/leaderboards/
 and from the training logs beside the weights; nothing under eval/ is imported.
+
+"Blur it first" is deblur.degrade.degrade(family, ...) with the evaluator's per-image generator,
+so it shows exactly what a leaderboard scores. Every request's model and values are checked by
+its handler against what the server offers now (the components accept any value), refusals are
+one-line gr.Errors (one log line, no traceback, no server paths), and a job whose page was
+closed stops at its next tile or frame (demo.unload marks the session).
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+import logging
+import math
 import os
 import re
 import shutil
 import tempfile
+import threading
 import time
-from collections.abc import Callable
+import zlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 
 import gradio as gr
@@ -34,63 +45,137 @@ from PIL import Image
 
 from deblur import plots
 from deblur.baselines import BASELINES
-from deblur.blur import gaussian_blur, gaussian_kernel, synthesize_triplet
 from deblur.data import BUILTIN_NAMES, builtin_image
+from deblur.degrade import FAMILIES, degrade
 from deblur.errors import DeblurError
-from deblur.inference import ENSEMBLE_SUFFIX, Deblurrer, load_restorer
-from deblur.io import iter_video, read_image, to_float, to_uint8, video_fps, write_image, write_video
+from deblur.inference import ENSEMBLE_SUFFIX, Deblurrer, deblur_video, load_restorer
+from deblur.io import iter_video, read_image, video_fps, write_image, write_video
 from deblur.metrics import psnr, ssim
-from deblur.weights import WEIGHTS_DIR, load_model, read_manifest, shipped_models
+from deblur.weights import WEIGHTS_DIR, load_model, manifest_problems, read_manifest, shipped_models
 
 ROOT = Path(__file__).resolve().parent
 LEADERBOARDS_DIR = ROOT / "eval" / "leaderboards"
+GALLERY_DIR = ROOT / "gallery" / "inputs"  # real blurry photos offered as one-click examples (PNG)
+LOG = logging.getLogger("deep-deblur")
 
-# Photos up to this many pixels are deblurred at full resolution, in TILE x TILE tiles (bounded
-# memory whatever the size); above it the app refuses with a gr.Error instead of shrinking.
+# Photos up to this many pixels are deblurred at full resolution (the inference object runs up to
+# 1.5 MP in one pass and larger photos in overlapping tiles, so memory stays bounded whatever the
+# size); above it the app refuses with a gr.Error instead of shrinking.
 MAX_SIDE = 4096
 MAX_PIXELS = MAX_SIDE * MAX_SIDE  # 16.8 MP, e.g. 4096 x 4096 or 5000 x 3350
 # "Blur it first" synthesises the blur and scores the result on the whole photo, which costs
 # far more than deblurring alone (a motion blur averages dozens of warped copies): 4K at most.
 MAX_BLUR_FIRST_PIXELS = 3840 * 2160
-TILE = 512
+# ...and at least the SSIM window (deblur.metrics: 11 x 11 Gaussian), or it cannot be scored.
+MIN_SCORED_SIDE = 11
+TILE = "auto"  # deblur.inference.Deblurrer's own choice, as the CLI makes it
 DISPLAY_SIDE = 1600  # the before/after slider shows a copy this large at most; the PNG is full size
 # Video: frames past MAX_VIDEO_FRAMES are left out (and the report says so); bigger frames refused.
 MAX_VIDEO_FRAMES = 48
 MAX_VIDEO_PIXELS = 1280 * 720
+PREVIEW_SIDE = 1280  # the uploaded clip's preview (H.264 MP4) is at most this wide or high
 MAX_UPLOAD = "300mb"  # Gradio refuses bigger uploads before they reach a handler
-BLUR_SEED = 0  # "blur it first" draws its motion path from this seed: the same photo blurs the same way
+# "Blur it first" draws its blur exactly as the evaluator draws a leaderboard's: the evaluator's
+# default seed (eval.config.DEFAULT_SEED) and the photo's name, see photo_rng.
+BLUR_SEED = 42
 
-TASKS = ("gaussian", "motion")
-TASK_LABELS = {"gaussian": "Gaussian", "motion": "Motion"}
-# "Blur it first" slider per blur type: (minimum, maximum, step, default, label).
+# Blur types = the blur families of deblur.degrade; "Real photo" comes first and is the default.
+TASKS = ("camera", "gaussian", "motion")
+DEFAULT_TASK = "camera"
+TASK_LABELS = {"camera": "Real photo", "gaussian": "Gaussian", "motion": "Motion (video frames)"}
+# The network each blur type starts with when it is shipped (else its first network, else a baseline).
+PREFERRED_NETWORK = {"camera": "naf_unet-camera"}
+# "Blur it first" slider per blur type: (minimum, maximum, step, default, label); the value is
+# handed to the family's own keyword, FAMILIES[task].level (sigma / length / strength).
 STRENGTH = {
+    "camera": (0.0, 1.0, 0.05, 0.5, "Camera blur strength (0 = none, 1 = the strongest the family draws)"),
     "gaussian": (0.5, 3.0, 0.1, 1.5, "Gaussian sigma (px)"),
     "motion": (2.0, 24.0, 1.0, 8.0, "Motion length (px)"),
 }
+# The slider as built spans every blur type, so an API call is checked against the chosen type's
+# own range in the handler (Gradio refuses values outside what the component was built with).
+SLIDER_RANGE = (min(v[0] for v in STRENGTH.values()), max(v[1] for v in STRENGTH.values()))
 BASELINE_NOTES = {
     "blurred": "the input unchanged: the score to beat",
     "wiener": "classical, true kernel: needs 'Blur it first'",
     "richardson_lucy": "classical, true kernel: needs 'Blur it first'",
     "blind_wiener": "classical, blind: assumes Gaussian blur",
 }
+ORACLE_KIND = "oracle (given the true kernel)"
 OUTPUT_DIR = Path(tempfile.gettempdir()) / "deep-deblur-app"
 OUTPUT_MAX_AGE_S = 3600  # per-request output folders older than this are removed
 
 
 @dataclass(frozen=True)
 class AppConfig:
-    """Where the app reads its inputs; tests point both at temporary folders."""
+    """Where the app reads its inputs; tests point them at temporary folders."""
 
     weights_dir: Path = WEIGHTS_DIR
     leaderboards_dir: Path = LEADERBOARDS_DIR
-    tile: int = TILE
+    tile: int | str | None = TILE
+    gallery_dir: Path = GALLERY_DIR
 
 
 # ----------------------------------------------------------------------------------- helpers
 
 
+class VisitorLeft(Exception):
+    """The visitor closed the page: their job stops at its next tile or frame."""
+
+
+# Session hashes of pages that were closed (demo.unload), with the time: a running job of such a
+# session stops at its next check. Entries older than OUTPUT_MAX_AGE_S are forgotten.
+_LEFT: dict[str, float] = {}
+_LEFT_LOCK = threading.Lock()
+
+
+def visitor_left(request: gr.Request) -> None:
+    """demo.unload: the page of this session was closed or reloaded."""
+    session = getattr(request, "session_hash", None)
+    if not session:
+        return
+    now = time.time()
+    with _LEFT_LOCK:
+        for old in [s for s, t in _LEFT.items() if now - t > OUTPUT_MAX_AGE_S]:
+            del _LEFT[old]
+        _LEFT[session] = now
+
+
+def stop_check(request: gr.Request | None) -> Callable[[], None]:
+    """A function that raises VisitorLeft once the page that sent `request` has been closed.
+
+    Handlers call it between tiles, frames and stages, so a job whose visitor left frees the
+    single compute worker within one tile or frame instead of running to its end.
+    """
+    session = getattr(request, "session_hash", None)
+
+    def check() -> None:
+        if session is not None and session in _LEFT:
+            raise VisitorLeft(f"stopped a job: its visitor left (session {session[:8]})")
+
+    return check
+
+
+# Absolute POSIX paths: "/" not preceded by a word character or dot, then non-blank parts.
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.])/(?:[^\s'\"`:,;()]+/)*([^\s'\"`:,;()]+)")
+
+
+def public_message(text: str) -> str:
+    """`text` without the server's absolute paths: the app's own files relative to its folder,
+    anything else (uploads, temporary folders) by its name only."""
+    text = str(text).replace(str(ROOT) + os.sep, "")
+    return _ABSOLUTE_PATH.sub(lambda m: m.group(1), text)
+
+
+def refuse(message: str) -> gr.Error:
+    """A gr.Error for the visitor (no server paths), logged as one line instead of a traceback."""
+    message = public_message(" ".join(str(message).split()))
+    LOG.warning("refused a request: %s", message)
+    return gr.Error(message, print_exception=False)
+
+
 def user_errors(fn: Callable) -> Callable:
-    """Turn the library's user-facing errors into gr.Error: a message, never a traceback.
+    """Turn the library's user-facing errors into one-line gr.Errors, never a traceback.
 
     DeblurError (bad file, unknown model, corrupt weights, too few frames...) carries one clear
     sentence already. Anything else is a bug: Gradio logs it and shows a generic error.
@@ -100,12 +185,15 @@ def user_errors(fn: Callable) -> Callable:
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except gr.Error:
-            raise
+        except gr.Error as exc:
+            raise refuse(exc.message) from None
         except DeblurError as exc:
-            raise gr.Error(str(exc)) from exc
-        except MemoryError as exc:
-            raise gr.Error("out of memory: try a smaller image or a shorter clip") from exc
+            raise refuse(str(exc)) from None
+        except MemoryError:
+            raise refuse("out of memory: try a smaller image or a shorter clip") from None
+        except VisitorLeft as exc:
+            LOG.info("%s", exc)
+            raise gr.Error("stopped: the page was closed", print_exception=False) from None
 
     return wrapper
 
@@ -117,11 +205,6 @@ def _upload_path(upload) -> Path | None:
     if isinstance(upload, dict):  # gradio_client style FileData
         upload = upload.get("path") or upload.get("name")
     return Path(getattr(upload, "name", upload))
-
-
-def _without_path(message: str, path: Path) -> str:
-    """Error text with the upload's temporary folder left out (the visitor knows the file name)."""
-    return message.replace(str(path), path.name)
 
 
 def _safe_stem(text: str) -> str:
@@ -159,8 +242,21 @@ def display_copy(img: np.ndarray, side: int = DISPLAY_SIDE) -> np.ndarray:
 
 
 def networks(cfg: AppConfig, task: str | None = None) -> list[str]:
-    """Shipped networks present in cfg.weights_dir (for one blur type if given)."""
-    return shipped_models(task, weights_dir=cfg.weights_dir)
+    """Shipped networks present in cfg.weights_dir (for one blur type if given).
+
+    A malformed manifest leaves out what it cannot describe (strict=False) instead of stopping
+    the app; weights_problems() says what was left out, and the status line shows it.
+    """
+    return shipped_models(task, weights_dir=cfg.weights_dir, strict=False)
+
+
+def weights_problems(cfg: AppConfig) -> list[str]:
+    """One line per shipped model the app cannot offer (malformed manifest, missing file)."""
+    return [public_message(why) for why in manifest_problems(cfg.weights_dir).values()]
+
+
+def _manifest_entry(cfg: AppConfig, name: str) -> dict | None:
+    return read_manifest(cfg.weights_dir, strict=False).get(name)
 
 
 def baseline_choices(kernel_baselines: bool = True) -> list[tuple[str, str]]:
@@ -171,19 +267,23 @@ def baseline_choices(kernel_baselines: bool = True) -> list[tuple[str, str]]:
 
 def model_choices(cfg: AppConfig, task: str) -> list[tuple[str, str]]:
     """(label, name) pairs for the photo model dropdown: networks for `task`, then the baselines."""
-    return [(f"{name} (network)", name) for name in networks(cfg, task)] + baseline_choices()
+    kind = TASK_LABELS.get(task, task).split(" (")[0].lower()
+    return [(f"{name} (network for {kind} blur)", name) for name in networks(cfg, task)] + baseline_choices()
 
 
 def default_model(cfg: AppConfig, task: str) -> str:
-    """The first network for `task`, else the blind classical method (it does something)."""
+    """The blur type's preferred network, else its first one, else the blind classical method."""
     nets = networks(cfg, task)
+    if PREFERRED_NETWORK.get(task) in nets:
+        return PREFERRED_NETWORK[task]
     if nets:
         return nets[0]
     return "blind_wiener" if "blind_wiener" in BASELINES else "blurred"
 
 
 @functools.lru_cache(maxsize=8)
-def _cached_restorer(name: str, weights_dir: str, sha256: str | None, tile: int, ensemble: bool = False):
+def _cached_restorer(name: str, weights_dir: str, sha256: str | None, tile: int | str | None,
+                     ensemble: bool = False):
     """Build a restorer once per process (a network's hash is checked when it is first built).
 
     The manifest's SHA-256 is part of the key, so a retrained network replaces the cached one.
@@ -205,12 +305,16 @@ def get_restorer(name: str, cfg: AppConfig, ensemble: bool = False):
     """
     if name in BASELINES:
         return _cached_restorer(name, str(cfg.weights_dir), None, cfg.tile)
-    sha = read_manifest(cfg.weights_dir).get(name, {}).get("sha256")
+    sha = (_manifest_entry(cfg, name) or {}).get("sha256")
     return _cached_restorer(name, str(cfg.weights_dir), sha, cfg.tile, bool(ensemble))
 
 
 def check_model(name: str, cfg: AppConfig, task: str | None, have_kernel: bool) -> None:
-    """Refuse a model that is unknown, trained for the other blur type, or needs a kernel we lack."""
+    """Refuse a model that is unknown, trained for the other blur type, or needs a kernel we lack.
+
+    This is where a request's model is validated, against the weights shipped NOW: the dropdowns
+    accept any value (a network shipped after the server started is valid at once).
+    """
     if not name:
         raise gr.Error("choose a model")
     if name in BASELINES:
@@ -222,7 +326,7 @@ def check_model(name: str, cfg: AppConfig, task: str | None, have_kernel: bool) 
                 f"blurs the photo itself: {where}, or pick a network or blind_wiener"
             )
         return
-    entry = read_manifest(cfg.weights_dir).get(name)
+    entry = _manifest_entry(cfg, name)
     if entry is None or name not in networks(cfg):
         valid = ", ".join(networks(cfg) + list(BASELINES))
         raise gr.Error(f"unknown model {name!r}; choose one of: {valid}")
@@ -238,10 +342,13 @@ def _check_task(task: str) -> str:
     return task
 
 
-def _run(restorer, frames: np.ndarray, kernel: np.ndarray | None, progress: gr.Progress) -> np.ndarray:
-    """Call a restorer, wiring a network's per-tile progress to the Gradio progress bar."""
+def _run(restorer, frames: np.ndarray, kernel: np.ndarray | None, progress: gr.Progress,
+         stop: Callable[[], None]) -> np.ndarray:
+    """Call a restorer, wiring a network's per-tile progress to the Gradio progress bar and
+    stopping between tiles once the visitor has left."""
     if isinstance(restorer, Deblurrer):
         def on_tile(done: int, total: int | None) -> None:
+            stop()
             progress((done, total), desc=f"Deblurring with {restorer.name}", unit="tiles")
 
         return restorer(frames, kernel=kernel, progress=on_tile)
@@ -253,22 +360,24 @@ def _run(restorer, frames: np.ndarray, kernel: np.ndarray | None, progress: gr.P
 
 
 def load_photo(upload, example: str | None) -> tuple[np.ndarray, str]:
-    """The visitor's photo (or a built-in example) as uint8 (H, W, 3), plus a name for files.
+    """The visitor's photo (or a built-in example) as uint8 (H, W, 3), plus its name.
 
-    Grey, RGBA (on white), palette and 16-bit images are converted by deblur.io.read_image;
-    non-images, corrupt files and images over MAX_PIXELS become gr.Error.
+    The name is the file's stem as uploaded (or the example's name): what the evaluator calls
+    the photo, so "Blur it first" draws its blur from it. Grey, RGBA (on white), palette and
+    16-bit images are converted by deblur.io.read_image; non-images, corrupt files and images
+    over MAX_PIXELS become gr.Error.
     """
     path = _upload_path(upload)
     if path is not None:
         try:
             img = read_image(path, max_pixels=MAX_PIXELS)
         except DeblurError as exc:
-            msg = _without_path(str(exc), path)
+            msg = public_message(str(exc))
             if "more than the limit" in msg:
                 msg += (f". The app deblurs photos of up to {MAX_SIDE} x {MAX_SIDE} = {MAX_PIXELS / 1e6:.1f} "
                         "megapixels at full resolution; use `python -m deblur` for bigger ones")
             raise gr.Error(msg) from exc
-        return img, _safe_stem(path.stem)
+        return img, path.stem
     if example:
         if example not in BUILTIN_NAMES:
             raise gr.Error(f"unknown example {example!r}; built-in examples: {', '.join(BUILTIN_NAMES)}")
@@ -276,25 +385,60 @@ def load_photo(upload, example: str | None) -> tuple[np.ndarray, str]:
     raise gr.Error("upload a photo or pick one of the built-in examples")
 
 
-def synthesise_blur(sharp: np.ndarray, task: str, strength: float) -> tuple[np.ndarray, np.ndarray, str]:
-    """Blur a sharp uint8 photo: (input frames uint8 (H, W, 3) or (3, H, W, 3), true kernel, note)."""
+def preview_photo(upload) -> np.ndarray | None:
+    """The uploaded photo as the browser shows it, as soon as it is uploaded (None: cleared)."""
+    if _upload_path(upload) is None:
+        return None
+    img, _ = load_photo(upload, None)
+    return display_copy(img, side=800)
+
+
+def photo_rng(name: str) -> np.random.Generator:
+    """The generator "Blur it first" draws from: the evaluator's rule for one image.
+
+    eval.inputs.image_rng(seed, name) is np.random.default_rng([seed, crc32(name)]); the app
+    computes it the same way (it reads what the evaluator publishes and never imports eval/), so a
+    photo blurred here is blurred exactly as `python -m eval` blurs it under that name.
+    """
+    return np.random.default_rng([BLUR_SEED, zlib.crc32(name.encode("utf-8"))])
+
+
+def check_strength(task: str, strength) -> float:
+    """The slider value, checked against the blur type's own range (the component spans all)."""
     lo, hi, _, _, label = STRENGTH[task]
     try:
-        strength = float(strength)
+        value = float(strength)
     except (TypeError, ValueError):
         raise gr.Error(f"{label} must be a number, got {strength!r}") from None
-    if not lo <= strength <= hi:
-        raise gr.Error(f"{label} must be between {lo:g} and {hi:g}, got {strength:g}")
+    if not lo <= value <= hi:
+        raise gr.Error(f"{label} must be between {lo:g} and {hi:g}, got {value:g}")
+    return value
+
+
+def synthesise_blur(sharp: np.ndarray, task: str, strength: float, name: str
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, str]:
+    """Blur a sharp uint8 (H, W, 3) photo with one blur family, as the leaderboards do.
+
+    deblur.degrade.degrade(task, ...) at the given level, fed photo_rng(name). Returns (input
+    frames uint8 (F, H, W, 3), target uint8 (H, W, 3), true kernel or None, one-line note).
+    """
+    family = FAMILIES[task]
+    value = check_strength(task, strength)
+    d = degrade(task, sharp, photo_rng(name), **{family.level: value})
+    k = d.kernel.shape[0] if d.kernel is not None else 0
+    drawn = f"drawn as the leaderboards draw it (seed {BLUR_SEED}, photo name {name!r})"
     if task == "gaussian":
-        blurred = gaussian_blur(to_float(sharp), strength)
-        kernel = gaussian_kernel(strength)
-        k = kernel.shape[0]
-        return to_uint8(blurred), kernel, f"Gaussian blur, sigma {strength:g} px ({k}x{k} kernel)"
-    rng = np.random.default_rng(BLUR_SEED)
-    blurred, _sharp, params = synthesize_triplet(to_float(sharp), rng, length=strength)
-    note = (f"camera-shake motion blur over 3 frames, path length {strength:g} px "
-            f"(seed {BLUR_SEED}, {params['kernel'].shape[0]}x{params['kernel'].shape[0]} kernel)")
-    return to_uint8(blurred), params["kernel"], note
+        note = f"Gaussian blur, sigma {value:g} px ({k}x{k} kernel)"
+    elif task == "motion":
+        note = f"camera-shake motion blur over 3 frames, path length {value:g} px ({k}x{k} kernel)"
+    else:
+        p = d.params
+        noise = ("no sensor noise" if not p.get("shot") and not p.get("read")
+                 else f"sensor noise (shot {p.get('shot', 0):.2g}, read {p.get('read', 0):.2g})")
+        jpeg = f"JPEG quality {p['jpeg_quality']}" if p.get("jpeg_quality") else "no JPEG"
+        note = (f"camera blur of strength {value:g}: a {p.get('kernel_family', '?')} kernel ({k}x{k}) "
+                f"in linear light, {noise}, {jpeg}")
+    return d.frames, d.target, d.kernel, f"{note}, {drawn}"
 
 
 def _metrics_table(sharp: np.ndarray, before: np.ndarray, after: np.ndarray, name: str) -> str:
@@ -310,12 +454,20 @@ def _metrics_table(sharp: np.ndarray, before: np.ndarray, after: np.ndarray, nam
 
 @user_errors
 def deblur_photo(upload, example: str | None, task: str, model: str, blur_first: bool, strength: float,
-                 ensemble: bool = False, progress: gr.Progress = gr.Progress(), *, cfg: AppConfig = AppConfig()):
-    """Deblur one photo. Returns ((before, after) for the slider, PNG path, Markdown report)."""
+                 ensemble: bool = False, progress: gr.Progress = gr.Progress(), request: gr.Request | None = None,
+                 *, cfg: AppConfig = AppConfig()):
+    """Deblur one photo. Returns ((before, after) for the slider, PNG path, Markdown report).
+
+    request: the visitor's (Gradio passes it); the job stops between tiles once they leave.
+    """
+    stop = stop_check(request)
     task = _check_task(task)
     check_model(model, cfg, task, have_kernel=bool(blur_first))
+    if blur_first:
+        check_strength(task, strength)
     progress(0, desc="Reading the photo")
-    img, stem = load_photo(upload, example)
+    img, name = load_photo(upload, example)
+    stem = _safe_stem(name)
     h, w = img.shape[:2]
     kernel, sharp, note = None, None, ""
     frames = img
@@ -324,21 +476,28 @@ def deblur_photo(upload, example: str | None, task: str, model: str, blur_first:
             raise gr.Error(f"'Blur it first' takes photos of up to 3840 x 2160 px "
                            f"({MAX_BLUR_FIRST_PIXELS / 1e6:.1f} MP); this one is {w} x {h}. Untick it "
                            "to deblur the photo as it is, or crop it")
-        progress(0, desc="Blurring the photo first")
-        sharp = img
-        frames, kernel, note = synthesise_blur(img, task, strength)
+        if min(h, w) < MIN_SCORED_SIDE:
+            raise gr.Error(f"'Blur it first' scores the result with SSIM, whose window is {MIN_SCORED_SIDE} x "
+                           f"{MIN_SCORED_SIDE} px, and this photo is {w} x {h}: use one of at least "
+                           f"{MIN_SCORED_SIDE} x {MIN_SCORED_SIDE} px, or untick 'Blur it first'")
+        stop()
+        progress(0, desc=f"Blurring the photo first ({TASK_LABELS[task].lower()})")
+        frames, sharp, kernel, note = synthesise_blur(img, task, strength, name)
+        del img  # the target is `sharp` now: one copy of a 4K photo less
     before = frames[frames.shape[0] // 2] if frames.ndim == 4 else frames
+    stop()
     progress(0, desc=f"Loading {model}")
     t0 = time.perf_counter()
     restorer = get_restorer(model, cfg, ensemble=bool(ensemble))
     load_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    out = _run(restorer, frames, kernel, progress)
+    out = _run(restorer, frames, kernel, progress, stop)
     run_s = time.perf_counter() - t0
+    del frames
     out_dir = fresh_output_dir("photo")
     png = write_image(out_dir / f"{stem}_{_safe_stem(model)}.png", out)
     tiles = ""
-    if isinstance(restorer, Deblurrer) and restorer.tile and max(h, w) > restorer.tile:
+    if isinstance(restorer, Deblurrer) and restorer.tiles(h, w):
         tiles = f", in overlapping {restorer.tile} px tiles"
     views = ", averaged over 8 flips / rotations" if getattr(restorer, "ensemble", False) else ""
     report = [f"**{model}** took **{run_s:.2f} s** on {w} x {h} px ({w * h / 1e6:.2f} MP{tiles}{views})"
@@ -348,18 +507,26 @@ def deblur_photo(upload, example: str | None, task: str, model: str, blur_first:
     if max(h, w) > DISPLAY_SIDE:
         report.append(f"The slider shows a copy at most {DISPLAY_SIDE} px wide; the PNG below is full size.")
     if blur_first:
+        stop()
         progress(None, desc="Scoring PSNR / SSIM against the original")
         report.append(f"Input: the photo with synthetic {note}.")
         report.append(_metrics_table(sharp, before, out, model))
     return (display_copy(before), display_copy(out)), str(png), "\n\n".join(report)
 
 
+def blur_type_note(task: str) -> str:
+    """One line: which kind of photo a blur type (and its networks) is for."""
+    task = task if task in TASKS else DEFAULT_TASK
+    return f"**{TASK_LABELS[task]}**: {FAMILIES[task].description}."
+
+
 def blur_type_changed(task: str, cfg: AppConfig = AppConfig()):
-    """New blur type: that type's models in the dropdown, and that type's strength slider."""
-    task = task if task in TASKS else "gaussian"
+    """New blur type: its models in the dropdown, its strength slider, and its one-line note."""
+    task = task if task in TASKS else DEFAULT_TASK
     lo, hi, step, value, label = STRENGTH[task]
     return (gr.update(choices=model_choices(cfg, task), value=default_model(cfg, task)),
-            gr.update(minimum=lo, maximum=hi, step=step, value=value, label=label))
+            gr.update(minimum=lo, maximum=hi, step=step, value=value, label=label),
+            blur_type_note(task))
 
 
 def model_changed(model: str, blur_first: bool):
@@ -370,51 +537,114 @@ def model_changed(model: str, blur_first: bool):
     return gr.update(value=blur_first)
 
 
+def gallery_photos(cfg: AppConfig) -> list[Path]:
+    """The real-photo examples: every PNG in cfg.gallery_dir ([] when the folder is missing)."""
+    folder = Path(cfg.gallery_dir)
+    if not folder.is_dir():
+        return []
+    return sorted((p for p in folder.iterdir() if p.suffix.lower() == ".png" and p.is_file()),
+                  key=lambda p: p.name.lower())
+
+
+def pick_gallery_photo(caption: str | None, cfg: AppConfig = AppConfig()):
+    """A clicked gallery example -> (upload, example, blur type, model, 'Blur it first', preview).
+
+    Only a name listed in the gallery folder is accepted, so a request cannot reach other files.
+    The photo is a real blurry one: the blur type becomes "Real photo", with its default model.
+    """
+    photos = {p.stem: p for p in gallery_photos(cfg)}
+    if caption not in photos:
+        raise gr.Error(f"unknown example photo {caption!r}")
+    path = photos[caption]
+    models, slider, note = blur_type_changed("camera", cfg)
+    return (str(path), None, "camera", models, slider, note, False, preview_photo(str(path)))
+
+
 def build_deblur_tab(cfg: AppConfig) -> Callable[[gr.Blocks], None]:
+    examples = gallery_photos(cfg)
     with gr.Row():
         with gr.Column(scale=2):
             upload = gr.File(label="Photo (PNG, JPEG, TIFF, WebP, BMP...)", file_count="single",
                              elem_id="photo-upload")
-            example = gr.Dropdown(choices=list(BUILTIN_NAMES), value=None, label="...or a built-in example",
+            preview = gr.Image(label="Your photo", type="numpy", interactive=False, height=240,
+                               elem_id="photo-preview")
+            gallery = gr.Gallery(value=[(str(p), p.stem) for p in examples], visible=bool(examples),
+                                 label="Real blurry photos: click one to deblur it", columns=6, height="auto",
+                                 allow_preview=False, elem_id="examples-gallery")
+            example = gr.Dropdown(choices=list(BUILTIN_NAMES), value=None, label="...or a built-in (sharp) example",
                                   elem_id="example")
-            task = gr.Radio(choices=[(TASK_LABELS[t], t) for t in TASKS], value="gaussian", label="Blur type",
+            task = gr.Radio(choices=[(TASK_LABELS[t], t) for t in TASKS], value=DEFAULT_TASK, label="Blur type",
                             elem_id="blur-type")
-            model = gr.Dropdown(choices=model_choices(cfg, "gaussian"), value=default_model(cfg, "gaussian"),
-                                label="Model", elem_id="model")
+            task_note = gr.Markdown(blur_type_note(DEFAULT_TASK), elem_id="blur-type-note")
+            # Any value is accepted here and validated by the handler against the weights shipped
+            # now (Gradio would otherwise refuse every model of the other blur types, and any
+            # network shipped after the server started, in API calls).
+            model = gr.Dropdown(choices=model_choices(cfg, DEFAULT_TASK), value=default_model(cfg, DEFAULT_TASK),
+                                allow_custom_value=True, label="Model", elem_id="model")
             blur_first = gr.Checkbox(value=False, label="Blur it first (then score against the original)",
-                                     info="Applies a synthetic blur to your sharp photo, deblurs it and "
-                                          "shows PSNR / SSIM against the original.")
-            lo, hi, step, value, label = STRENGTH["gaussian"]
-            strength = gr.Slider(lo, hi, value=value, step=step, label=label, visible=False)
+                                     info="Applies the blur type's synthetic blur to your sharp photo, exactly as "
+                                          "the leaderboards do, deblurs it and shows PSNR / SSIM against the "
+                                          "original.")
+            lo, hi, step, value, label = STRENGTH[DEFAULT_TASK]
+            strength = gr.Slider(*SLIDER_RANGE, value=value, step=step, label=label, visible=False,
+                                 elem_id="strength")
             ensemble = gr.Checkbox(value=False, label="Self-ensemble (networks: 8x slower, a little sharper)",
                                    info="Averages the network's outputs on the 8 flips and rotations of "
                                         "the photo: +0.1 to +0.5 dB on the builtin leaderboards.",
                                    elem_id="ensemble")
             run = gr.Button("Deblur", variant="primary", elem_id="deblur-button")
             gr.Markdown(f"Photos up to {MAX_SIDE} x {MAX_SIDE} px ({MAX_PIXELS / 1e6:.1f} MP) are deblurred at "
-                        f"full resolution in {TILE} px tiles; larger ones are refused ('Blur it first': up "
-                        "to 3840 x 2160). Grey, RGBA and 16-bit images are converted to 8-bit RGB.")
+                        "full resolution: in one pass up to 1.5 MP, in overlapping tiles above; larger ones are "
+                        "refused ('Blur it first': 11 x 11 to 3840 x 2160). Grey, RGBA and 16-bit images are "
+                        "converted to 8-bit RGB.")
         with gr.Column(scale=3):
             slider = gr.ImageSlider(label="Before / after", type="numpy", elem_id="result-slider")
             report = gr.Markdown(elem_id="report")
             download = gr.File(label="Full-resolution result (PNG)", elem_id="download")
+
+    def run_photo(upload, example, task, model, blur_first, strength, ensemble=False,
+                  progress=gr.Progress(), request: gr.Request = None):  # noqa: B008 - Gradio's idiom
+        return deblur_photo(upload, example, task, model, blur_first, strength, ensemble, progress, request,
+                            cfg=cfg)
+
+    show_preview = user_errors(preview_photo)
     # .upload / .input fire on the visitor's action only, so clearing the other source cannot loop.
-    upload.upload(lambda: None, outputs=example, queue=False, api_visibility="private")
-    example.input(lambda: None, outputs=upload, queue=False, api_visibility="private")
-    task.input(functools.partial(blur_type_changed, cfg=cfg), inputs=task, outputs=[model, strength],
+    upload.upload(lambda f: (None, show_preview(f)), inputs=upload, outputs=[example, preview],
+                  api_visibility="private")
+    upload.clear(lambda: None, outputs=preview, queue=False, api_visibility="private")
+    example.input(lambda name: (None, builtin_image(name) if name in BUILTIN_NAMES else None), inputs=example,
+                  outputs=[upload, preview], queue=False, api_visibility="private")
+    type_outputs = [model, strength, task_note]
+    task.input(functools.partial(blur_type_changed, cfg=cfg), inputs=task, outputs=type_outputs,
                queue=False, api_visibility="private")
     model.input(model_changed, inputs=[model, blur_first], outputs=blur_first, queue=False,
                 api_visibility="private")
     blur_first.change(lambda on: gr.update(visible=bool(on)), inputs=blur_first, outputs=strength,
                       queue=False, api_visibility="private")
-    run.click(functools.partial(deblur_photo, cfg=cfg),
-              inputs=[upload, example, task, model, blur_first, strength, ensemble],
-              outputs=[slider, download, report], api_name="deblur", concurrency_id="compute")
+    photo_inputs = [upload, example, task, model, blur_first, strength, ensemble]
+    photo_outputs = [slider, download, report]
+    run.click(run_photo, inputs=photo_inputs, outputs=photo_outputs, api_name="deblur", concurrency_id="compute")
+
+    def on_pick(evt: gr.SelectData):
+        caption = evt.value.get("caption") if isinstance(evt.value, dict) else None
+        if caption is None and isinstance(evt.index, int) and 0 <= evt.index < len(photos := gallery_photos(cfg)):
+            caption = photos[evt.index].stem
+        return user_errors(pick_gallery_photo)(caption, cfg)
+
+    # One click: the example becomes the photo (blur type "Real photo") and is deblurred at once.
+    gallery.select(on_pick, outputs=[upload, example, task, *type_outputs, blur_first, preview],
+                   api_visibility="private").success(
+        run_photo, inputs=photo_inputs, outputs=photo_outputs, concurrency_id="compute", api_visibility="private")
+
+    def refresh_gallery():
+        photos = gallery_photos(cfg)
+        return gr.update(value=[(str(p), p.stem) for p in photos], visible=bool(photos))
 
     def on_load(demo: gr.Blocks) -> None:
-        # Networks shipped while the server runs appear on the next page load.
-        demo.load(functools.partial(blur_type_changed, cfg=cfg), inputs=task, outputs=[model, strength],
+        # Networks shipped (and example photos added) while the server runs appear on the next page load.
+        demo.load(functools.partial(blur_type_changed, cfg=cfg), inputs=task, outputs=type_outputs,
                   api_visibility="private")
+        demo.load(refresh_gallery, outputs=gallery, api_visibility="private")
 
     return on_load
 
@@ -423,9 +653,9 @@ def build_deblur_tab(cfg: AppConfig) -> Callable[[gr.Blocks], None]:
 
 
 def video_model_choices(cfg: AppConfig) -> list[tuple[str, str]]:
-    """Motion networks first (they see 3 frames), then Gaussian ones, then blind baselines."""
+    """Motion networks first (they see 3 frames), then single-frame ones, then blind baselines."""
     nets = [(f"{n} (network, 3 frames)", n) for n in networks(cfg, "motion")]
-    nets += [(f"{n} (network, 1 frame)", n) for n in networks(cfg, "gaussian")]
+    nets += [(f"{n} (network, 1 frame)", n) for t in ("gaussian", "camera") for n in networks(cfg, t)]
     return nets + baseline_choices(kernel_baselines=False)
 
 
@@ -434,72 +664,127 @@ def default_video_model(cfg: AppConfig) -> str:
     return nets[0] if nets else "blurred"
 
 
-@user_errors
-def deblur_clip(video, model: str, progress: gr.Progress = gr.Progress(), *, cfg: AppConfig = AppConfig()):
-    """Deblur a short clip frame by frame (a motion network sees t-1, t, t+1).
+def preview_clip(video) -> tuple[str | None, dict | None]:
+    """A playable preview of an uploaded clip, whatever its container: (H.264 MP4 path, state).
 
+    Browsers play few containers (an AVI shows "Video not playable"), so the frames the app will
+    process -- the first MAX_VIDEO_FRAMES, at most PREVIEW_SIDE px -- are re-encoded by
+    deblur.io.write_video. The state remembers the original, which is what gets deblurred.
+    """
+    path = _upload_path(video)
+    if path is None:
+        return None, None
+    try:
+        fps = video_fps(path)
+        out = fresh_output_dir("preview") / f"{_safe_stem(path.stem)}-preview.mp4"
+        frames = islice(iter_video(path), MAX_VIDEO_FRAMES)
+        write_video(out, (display_copy(f, PREVIEW_SIDE) for f in frames), fps, crf=23)
+    except DeblurError as exc:
+        raise gr.Error(public_message(str(exc))) from exc
+    return str(out), {"preview": out.name, "original": str(path)}
+
+
+def _original_clip(video, state: dict | None):
+    """The visitor's own upload when `video` is the preview made of it, else `video` itself."""
+    path = _upload_path(video)
+    if path is not None and state and path.name == state.get("preview"):
+        return state.get("original")
+    return video
+
+
+@user_errors
+def deblur_clip(video, model: str, progress: gr.Progress = gr.Progress(), request: gr.Request | None = None,
+                *, cfg: AppConfig = AppConfig()):
+    """Deblur a short clip as a stream (a motion network sees t-1, t, t+1).
+
+    Frames are decoded, restored and encoded one at a time (three held at once), so memory does
+    not grow with the clip, and the job stops between frames once the visitor leaves.
     Returns ((before, after) middle frame, restored MP4 path for the player, the same file for
     download, Markdown report).
     """
+    stop = stop_check(request)
     check_model(model, cfg, None, have_kernel=False)
     path = _upload_path(video)
     if path is None:
         raise gr.Error("upload a short video clip")
     progress(0, desc="Reading the clip")
+    count, shape = 0, None
     try:
-        frames = list(iter_video(path, max_frames=MAX_VIDEO_FRAMES + 1))
         fps = video_fps(path)
+        for frame in iter_video(path, max_frames=MAX_VIDEO_FRAMES + 1):  # a counting pass, nothing kept
+            shape = shape or frame.shape
+            count += 1
+            if shape[0] * shape[1] > MAX_VIDEO_PIXELS:
+                break
     except DeblurError as exc:
-        raise gr.Error(_without_path(str(exc), path)) from exc
-    truncated = len(frames) > MAX_VIDEO_FRAMES
-    frames = frames[:MAX_VIDEO_FRAMES]
-    if len(frames) < 3:
-        raise gr.Error(f"a video needs at least 3 frames (the motion model looks at t-1, t, t+1); "
-                       f"{path.name} has {len(frames)}")
-    h, w = frames[0].shape[:2]
-    if h * w > MAX_VIDEO_PIXELS:
-        raise gr.Error(f"video frames are {w} x {h}; the app takes frames of up to 1280 x 720 "
+        raise gr.Error(public_message(str(exc))) from exc
+    if shape is not None and shape[0] * shape[1] > MAX_VIDEO_PIXELS:
+        raise gr.Error(f"video frames are {shape[1]} x {shape[0]}; the app takes frames of up to 1280 x 720 "
                        f"({MAX_VIDEO_PIXELS / 1e6:.2f} MP): use `python -m deblur` for bigger clips")
+    truncated = count > MAX_VIDEO_FRAMES
+    n = min(count, MAX_VIDEO_FRAMES)
+    if n < 3:
+        raise gr.Error(f"a video needs at least 3 frames (the motion model looks at t-1, t, t+1); "
+                       f"{path.name} has {n}")
+    h, w = shape[:2]
     restorer = get_restorer(model, cfg)
-    t0 = time.perf_counter()
-    if isinstance(restorer, Deblurrer):
-        def on_frame(done: int, total: int | None) -> None:
-            progress((done, total), desc=f"Deblurring with {restorer.name}", unit="frames")
+    mid = n // 2
+    kept: dict[str, np.ndarray] = {}
 
-        restored = list(restorer.deblur_video(frames, progress=on_frame))
-    else:  # classical baselines are single-image: one frame at a time
-        restored = []
-        for i, frame in enumerate(frames):
-            progress((i, len(frames)), desc=f"Running {model}", unit="frames")
-            restored.append(restorer(frame))
-    run_s = time.perf_counter() - t0
+    def decoded() -> Iterator[np.ndarray]:
+        for i, frame in enumerate(iter_video(path, max_frames=n)):
+            stop()
+            if i == mid:
+                kept["before"] = frame
+            yield frame
+
+    def on_frame(done: int, total: int | None) -> None:
+        stop()
+        progress((done, n), desc=f"Deblurring with {model}", unit="frames")
+
+    def restored() -> Iterator[np.ndarray]:
+        for i, frame in enumerate(deblur_video(restorer, decoded(), progress=on_frame)):
+            if i == mid:
+                kept["after"] = frame
+            yield frame
+
+    t0 = time.perf_counter()
     out_dir = fresh_output_dir("video")
-    mp4 = str(write_video(out_dir / f"{_safe_stem(path.stem)}_{_safe_stem(model)}.mp4", restored, fps))
-    mid = len(frames) // 2
-    report = (f"**{model}** restored **{len(frames)} frames** of {w} x {h} px in **{run_s:.1f} s** "
-              f"({run_s / len(frames):.2f} s per frame). The slider shows frame {mid + 1}.")
+    mp4 = str(write_video(out_dir / f"{_safe_stem(path.stem)}_{_safe_stem(model)}.mp4", restored(), fps))
+    run_s = time.perf_counter() - t0
+    report = (f"**{model}** restored **{n} frames** of {w} x {h} px in **{run_s:.1f} s** "
+              f"({run_s / n:.2f} s per frame). The slider shows frame {mid + 1}.")
     if truncated:
         report += (f"\n\nThe clip is longer than {MAX_VIDEO_FRAMES} frames: only its first "
                    f"{MAX_VIDEO_FRAMES} were processed.")
-    return (display_copy(frames[mid]), display_copy(restored[mid])), mp4, mp4, report
+    return (display_copy(kept["before"]), display_copy(kept["after"])), mp4, mp4, report
 
 
 def build_video_tab(cfg: AppConfig) -> Callable[[gr.Blocks], None]:
     with gr.Row():
         with gr.Column(scale=2):
             video = gr.Video(label="Short clip", sources=["upload"], elem_id="video-upload")
+            original = gr.State(None)  # {"preview": name, "original": path} once a preview replaced the upload
             model = gr.Dropdown(choices=video_model_choices(cfg), value=default_video_model(cfg),
-                                label="Model", elem_id="video-model")
+                                allow_custom_value=True, label="Model", elem_id="video-model")
             run = gr.Button("Deblur clip", variant="primary", elem_id="video-button")
             gr.Markdown(f"At least 3 frames; the first {MAX_VIDEO_FRAMES} frames are processed, each at most "
-                        "1280 x 720 px. A 3-frame motion network sees each frame with its neighbours.")
+                        "1280 x 720 px. A 3-frame motion network sees each frame with its neighbours. The "
+                        "player shows an H.264 preview of those frames; your own file is what gets deblurred.")
         with gr.Column(scale=3):
             slider = gr.ImageSlider(label="Before / after (middle frame)", type="numpy")
             player = gr.Video(label="Restored clip", interactive=False)
             download = gr.File(label="Restored clip (MP4)")
             report = gr.Markdown()
-    run.click(functools.partial(deblur_clip, cfg=cfg), inputs=[video, model],
-              outputs=[slider, player, download, report], api_name="deblur_video", concurrency_id="compute")
+
+    def run_clip(video, model, state=None, progress=gr.Progress(), request: gr.Request = None):  # noqa: B008
+        return deblur_clip(_original_clip(video, state), model, progress, request, cfg=cfg)
+
+    video.upload(user_errors(preview_clip), inputs=video, outputs=[video, original], api_visibility="private",
+                 concurrency_id="preview")
+    video.clear(lambda: None, outputs=original, queue=False, api_visibility="private")
+    run.click(run_clip, inputs=[video, model, original], outputs=[slider, player, download, report],
+              api_name="deblur_video", concurrency_id="compute")
 
     def on_load(demo: gr.Blocks) -> None:
         demo.load(lambda: gr.update(choices=video_model_choices(cfg), value=default_video_model(cfg)),
@@ -564,7 +849,27 @@ def leaderboard_view(choice: str | None, cfg: AppConfig = AppConfig()):
     if rows.empty:
         return plots.empty_figure("no published leaderboards yet", height=160), pd.DataFrame()
     table = rows[[c for c in TABLE_COLUMNS if c in rows.columns]].round(4)
+    if "kind" in table.columns:
+        table = table.assign(kind=[kind_label(m, k) for m, k in zip(table["model"], table["kind"])])
     return plots.leaderboard_bars(rows, title=choice), table
+
+
+def kind_label(model: str, kind) -> str:
+    """The table's kind: true-kernel baselines are oracles, handed what no real photo comes with."""
+    restorer = BASELINES.get(str(model))
+    return ORACLE_KIND if restorer is not None and restorer.needs_kernel else kind
+
+
+def decade_ticks(fig, seconds: pd.Series):
+    """A log axis labelled at powers of ten only ("0.01 s", "0.1 s", "1 s"), none in between."""
+    values = pd.to_numeric(seconds, errors="coerce")
+    values = values[values > 0]
+    if values.empty:
+        return fig
+    lo, hi = math.floor(math.log10(values.min())), math.ceil(math.log10(values.max()))
+    ticks = [10.0**e for e in range(lo, max(hi, lo + 1) + 1)]
+    fig.update_yaxes(tickmode="array", tickvals=ticks, ticktext=[f"{t:g} s" for t in ticks], minor_showgrid=False)
+    return fig
 
 
 def sweep_view(choice: str | None, cfg: AppConfig = AppConfig()):
@@ -589,12 +894,16 @@ def refresh_leaderboards(cfg: AppConfig = AppConfig()):
         notes.append(f"{len(lb_options)} leaderboard(s), {len(sw_options)} sweep(s) and "
                      f"{speed['run'].nunique() if not speed.empty else 0} speed table(s) from "
                      f"`{_shown(cfg.leaderboards_dir)}`. The hatched grey bar is the blurred input itself: "
-                     "a model is worth something only above its dashed line.")
+                     "a model is worth something only above its dashed line. "
+                     + ", ".join(f"`{n}`" for n, r in BASELINES.items() if r.needs_kernel)
+                     + f" are oracles: they are handed the true blur kernel, which no real photo comes with, "
+                       "so they can top a board that no blind method could.")
     notes += [f"Skipped {p}." for p in problems]
     bars, table = leaderboard_view(lb_choice, cfg)
     if not speed.empty:
         speed = speed.assign(model=speed["model"] + (" · " + speed["run"] if speed["run"].nunique() > 1 else ""))
-        speed_fig = plots.speed_bars(speed, title="Speed")
+        speed_fig = decade_ticks(plots.speed_bars(speed, title="Speed"), speed["seconds"] if "seconds" in speed
+                                 else pd.Series(dtype=float))
     else:
         speed_fig = plots.empty_figure("no published speed table yet", height=160)
     return ("\n\n".join(notes), gr.update(choices=lb_options, value=lb_choice), bars, table,
@@ -683,18 +992,22 @@ def build_training_tab(cfg: AppConfig) -> Callable[[gr.Blocks], None]:
 def status_markdown(cfg: AppConfig = AppConfig()) -> str:
     nets = networks(cfg)
     if nets:
-        return "Shipped networks: " + ", ".join(f"`{n}`" for n in nets) + "."
-    return ("**No trained networks are shipped yet** (none in weights/manifest.json): the model lists hold "
-            "the classical baselines only -- " + ", ".join(f"`{n}`" for n in BASELINES) + ".")
+        lines = ["Shipped networks: " + ", ".join(f"`{n}`" for n in nets) + "."]
+    else:
+        lines = ["**No trained networks are shipped yet** (none in weights/manifest.json): the model lists hold "
+                 "the classical baselines only -- " + ", ".join(f"`{n}`" for n in BASELINES) + "."]
+    lines += [f"Not offered: {why}." for why in weights_problems(cfg)]
+    return "\n\n".join(lines)
 
 
 def build_demo(weights_dir: str | Path = WEIGHTS_DIR, leaderboards_dir: str | Path = LEADERBOARDS_DIR,
-               tile: int = TILE) -> gr.Blocks:
+               tile: int | str | None = TILE, gallery_dir: str | Path = GALLERY_DIR) -> gr.Blocks:
     """The whole app as a gr.Blocks with its queue enabled. Cheap: no model is loaded here."""
-    cfg = AppConfig(Path(weights_dir), Path(leaderboards_dir), int(tile))
+    cfg = AppConfig(Path(weights_dir), Path(leaderboards_dir), tile, Path(gallery_dir))
     with gr.Blocks(title="deep-deblur", analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
-        gr.Markdown("# deep-deblur\nRemove Gaussian and motion blur from photos and video with the CNNs of "
-                    "*Deep Image Deblurring* (CARLO_NET, KAIST_NET, ATROUS_NET) and classical baselines.")
+        gr.Markdown("# deep-deblur\nRemove the blur of real photos, Gaussian and motion blur from photos and "
+                    "video with the CNNs of *Deep Image Deblurring* (CARLO_NET, KAIST_NET, ATROUS_NET), the "
+                    "project's own networks and classical baselines.")
         status = gr.Markdown(status_markdown(cfg), elem_id="status")
         with gr.Tabs():
             with gr.Tab("Deblur", id="deblur"):
@@ -708,8 +1021,12 @@ def build_demo(weights_dir: str | Path = WEIGHTS_DIR, leaderboards_dir: str | Pa
         demo.load(functools.partial(status_markdown, cfg=cfg), outputs=status, api_visibility="private")
         for register in (deblur_load, video_load, leaderboards_load, training_load):
             register(demo)
-    # One compute worker: two visitors' requests queue and each gets its own result; on a
-    # 2-core machine running them side by side would only make both slower.
+        # A closed page stops its running job at the next tile or frame (see stop_check); its
+        # waiting jobs Gradio drops from the queue itself.
+        demo.unload(visitor_left)
+    # One compute worker: two visitors' requests queue (each sees its place in the queue) and
+    # each gets its own result; on a 2-core machine running them side by side would only make
+    # both slower.
     demo.queue(max_size=32, default_concurrency_limit=1)
     return demo
 
@@ -735,14 +1052,14 @@ def launch(demo: gr.Blocks, host: str, port: int, share: bool = False) -> str | 
     """
     try:
         demo.launch(server_name=host, server_port=port, share=share, prevent_thread_lock=True,
-                    show_error=False, max_file_size=MAX_UPLOAD)
+                    show_error=False, max_file_size=MAX_UPLOAD, allowed_paths=[str(GALLERY_DIR)])
     except Exception as exc:  # noqa: BLE001 - any tunnel failure; the local server is what matters
         if not share:
             raise
         print(f"--share: could not create a public link ({' '.join(str(exc).split())}); serving locally only")
         demo.close()
         demo.launch(server_name=host, server_port=port, share=False, prevent_thread_lock=True,
-                    show_error=False, max_file_size=MAX_UPLOAD)
+                    show_error=False, max_file_size=MAX_UPLOAD, allowed_paths=[str(GALLERY_DIR)])
     if share and not demo.share_url:
         print(f"--share: no public link could be created (no internet access?); still serving locally at "
               f"{demo.local_url}", flush=True)
@@ -758,6 +1075,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     # Gradio's telemetry helpers read the environment, not only Blocks(analytics_enabled=False).
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+    # Refused requests and stopped jobs are one line each in the server log.
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
+    LOG.setLevel(logging.INFO)
     demo = build_demo()
     launch(demo, args.host, args.port, args.share)
     demo.block_thread()

@@ -6,16 +6,21 @@ may not exist yet); images are a few dozen pixels; the server runs on 127.0.0.1 
 
 from __future__ import annotations
 
+import json
+import logging
 import re
 import socket
 import subprocess
 import sys
+import time
+import uuid
 from pathlib import Path
 
 import gradio as gr
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from PIL import Image
 
 import app
@@ -246,7 +251,7 @@ def test_model_lists_follow_the_blur_type(cfg, tmp_path):
     assert {"blurred", "wiener", "richardson_lucy"} <= set(gauss) & set(motion)
     video = [v for _, v in app.video_model_choices(cfg)]
     assert video[:2] == ["atrous_net-motion", "carlo_net-gaussian"] and "wiener" not in video
-    models, slider = app.blur_type_changed("motion", cfg=cfg)
+    models, slider, note = app.blur_type_changed("motion", cfg=cfg)
     assert models["value"] == "atrous_net-motion" and slider["label"] == app.STRENGTH["motion"][4]
     empty = app.AppConfig(weights_dir=tmp_path, leaderboards_dir=tmp_path)
     assert app.default_model(empty, "gaussian") in app.BASELINES
@@ -393,3 +398,276 @@ def test_import_has_no_side_effects():
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "--share" in proc.stdout and "--port" in proc.stdout
+
+
+# ------------------------------------------------- issue 14: the API, errors, cancellation, video
+
+
+def test_api_accepts_every_blur_type_and_later_shipped_networks(server, files, weights, tmp_path):
+    """The /deblur API takes what the page offers now, not what the components were built with."""
+    from gradio_client import Client, handle_file
+    from gradio_client.exceptions import AppError
+
+    client = Client(server.local_url, verbose=False)
+    _, png, report = client.predict(handle_file(str(files["rgb"])), None, "motion", "atrous_net-motion", True, 8,
+                                    False, api_name="/deblur")
+    assert read_image(png).shape == (48, 64, 3) and "path length 8 px" in report
+    *_, report = client.predict(handle_file(str(files["rgb"])), None, "camera", "blind_wiener", True, 0.5, False,
+                                api_name="/deblur")
+    assert "camera blur of strength 0.5" in report and "| blind_wiener |" in report
+    # The handler still checks each blur type's own range.
+    with pytest.raises(AppError, match="between 0 and 1"):
+        client.predict(handle_file(str(files["rgb"])), None, "camera", "blind_wiener", True, 8, False,
+                       api_name="/deblur")
+    # A network shipped while the server runs is offered at once.
+    save_net(weights, "naf_unet-camera", "atrous_net", "camera", blocks=1, stem=4, channels=4, branch=4, head=4)
+    try:
+        *_, report = client.predict(handle_file(str(files["rgb"])), None, "camera", "naf_unet-camera", False, 0.5,
+                                    False, api_name="/deblur")
+        assert "**naf_unet-camera** took" in report
+    finally:
+        manifest = weights / "manifest.json"
+        entries = json.loads(manifest.read_text())
+        del entries["naf_unet-camera"]
+        manifest.write_text(json.dumps(entries))
+
+
+@pytest.mark.parametrize("task, level", [("gaussian", 2.0), ("motion", 6.0), ("camera", 0.7)])
+def test_blur_first_is_the_evaluators_degradation(cfg, files, task, level):
+    """"Blur it first" = deblur.degrade with the evaluator's generator for that photo name."""
+    from deblur.degrade import degrade
+    from eval.inputs import image_rng
+
+    (before, _), _, report = photo(cfg, str(files["rgb"]), task=task, model="blurred", blur_first=True,
+                                   strength=level)
+    sharp = read_image(files["rgb"])
+    want = degrade(task, sharp, image_rng(42, "photo"), **{app.FAMILIES[task].level: level})
+    np.testing.assert_array_equal(before, want.frames[want.frames.shape[0] // 2])
+    assert "seed 42, photo name 'photo'" in report
+
+
+def test_camera_is_the_default_blur_type_with_its_own_line(cfg, weights):
+    demo = app.build_demo(cfg.weights_dir, cfg.leaderboards_dir, gallery_dir=cfg.weights_dir / "none")
+    radio = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "blur-type")
+    model = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "model")
+    assert radio.value == "camera" and ("Real photo", "camera") in radio.choices
+    assert model.value == "blind_wiener"  # no camera network shipped in this folder
+    from deblur.degrade import FAMILIES
+
+    _, slider, note = app.blur_type_changed("camera", cfg=cfg)
+    assert (slider["minimum"], slider["maximum"]) == (0.0, 1.0)
+    assert FAMILIES["camera"].description in note and "Real photo" in note
+    save_net(weights, "naf_unet-camera", "atrous_net", "camera", blocks=1, stem=4, channels=4, branch=4, head=4)
+    try:
+        assert app.default_model(cfg, "camera") == "naf_unet-camera"
+        assert "naf_unet-camera" in [v for _, v in app.model_choices(cfg, "camera")]
+    finally:
+        manifest = weights / "manifest.json"
+        entries = json.loads(manifest.read_text())
+        del entries["naf_unet-camera"]
+        manifest.write_text(json.dumps(entries))
+
+
+def test_photos_use_automatic_tiling(weights, boards, tmp_path):
+    """As the CLI: a photo up to 1.5 MP runs in one pass (forced 512 px tiles cost 1.7-2.5x)."""
+    auto = app.AppConfig(weights_dir=weights, leaderboards_dir=boards)
+    img = np.tile(builtin_image("astronaut"), (2, 2, 1))[:700, :900]  # 0.63 MP, above 512 px
+    Image.fromarray(img).save(tmp_path / "big.png")
+    progress = Recorder()
+    _, _, report = photo(auto, str(tmp_path / "big.png"), model="carlo_net-gaussian", progress=progress)
+    assert [c for c in progress.calls if c[2] == "tiles"][-1][0] == (1, 1)
+    assert "tiles" not in report
+
+
+def test_tiny_photo_with_blur_first_is_a_clear_message(cfg, tmp_path):
+    Image.fromarray(builtin_image("coffee")[:8, :10]).save(tmp_path / "tiny.png")
+    with pytest.raises(gr.Error, match=r"at least 11 x 11 px, or untick 'Blur it first'"):
+        photo(cfg, str(tmp_path / "tiny.png"), blur_first=True)
+
+
+def test_error_messages_never_show_server_paths(tmp_path, files):
+    save_net(tmp_path, "carlo_net-gaussian", "carlo_net", "gaussian", layers=2, channels=4)
+    path = tmp_path / "carlo_net-gaussian.safetensors"
+    path.write_bytes(path.read_bytes()[:-8] + b"12345678")
+    bad = app.AppConfig(weights_dir=tmp_path, leaderboards_dir=tmp_path)
+    with pytest.raises(gr.Error) as err:
+        photo(bad, str(files["rgb"]), model="carlo_net-gaussian")
+    assert "carlo_net-gaussian.safetensors" in err.value.message and str(tmp_path) not in err.value.message
+    assert app.public_message(f"cannot read {app.ROOT}/weights/x.safetensors or /tmp/abc/photo.png, 1/255") == \
+        "cannot read weights/x.safetensors or photo.png, 1/255"
+
+
+def test_malformed_manifest_still_builds_and_says_why(tmp_path):
+    (tmp_path / "manifest.json").write_text("{ not json")
+    demo = app.build_demo(tmp_path, tmp_path)
+    status = app.status_markdown(app.AppConfig(weights_dir=tmp_path, leaderboards_dir=tmp_path))
+    assert "Not offered" in status and "manifest.json is not valid JSON" in status
+    assert str(tmp_path) not in status
+    assert demo is not None
+
+
+def test_upload_shows_the_photo_at_once(cfg, files):
+    np.testing.assert_array_equal(app.preview_photo(str(files["rgb"])), read_image(files["rgb"]))
+    assert app.preview_photo(None) is None
+    demo = app.build_demo(cfg.weights_dir, cfg.leaderboards_dir)
+    upload = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "photo-upload")
+    preview = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "photo-preview")
+    on_upload = [f for f in demo.fns.values() if any(t[0] == upload._id and t[1] == "upload" for t in f.targets)]
+    assert any(preview in f.outputs for f in on_upload)
+
+
+def test_gallery_examples_list_the_pngs_there(cfg, tmp_path):
+    assert app.gallery_photos(app.AppConfig(gallery_dir=tmp_path / "missing")) == []
+    Image.fromarray(builtin_image("coffee")[:40, :50]).save(tmp_path / "b_clock.png")
+    Image.fromarray(builtin_image("coffee")[:40, :50]).save(tmp_path / "a_text.png")
+    (tmp_path / "notes.txt").write_text("not a photo")
+    with_gallery = app.AppConfig(cfg.weights_dir, cfg.leaderboards_dir, cfg.tile, tmp_path)
+    assert [p.name for p in app.gallery_photos(with_gallery)] == ["a_text.png", "b_clock.png"]
+    upload, example, task, models, _, _, blur_first, preview = app.pick_gallery_photo("b_clock", with_gallery)
+    assert Path(upload) == tmp_path / "b_clock.png" and task == "camera" and blur_first is False
+    assert preview.shape == (40, 50, 3) and models["value"] == "blind_wiener"
+    with pytest.raises(gr.Error, match="unknown example photo"):
+        app.pick_gallery_photo("../weights/x", with_gallery)
+    demo = app.build_demo(cfg.weights_dir, cfg.leaderboards_dir, gallery_dir=tmp_path)
+    gallery = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "examples-gallery")
+    assert gallery.visible and len(gallery.value) == 2
+
+
+def test_leaderboard_table_calls_true_kernel_baselines_oracles(cfg):
+    _, table = app.leaderboard_view(None, cfg)
+    kinds = dict(zip(table["model"], table["kind"]))
+    assert kinds == {"carlo_net-gaussian": "network", "wiener": "oracle (given the true kernel)",
+                     "blurred": "baseline"}
+    message, *_ = app.refresh_leaderboards(cfg)
+    assert "handed the true blur kernel" in message
+
+
+def test_speed_chart_log_axis_has_decades_only(tmp_path):
+    run = tmp_path / "speed-720x1280"
+    run.mkdir()
+    pd.DataFrame({"model": ["blurred", "wiener", "atrous_net-gaussian"], "kind": ["baseline", "baseline", "network"],
+                  "seconds": [0.0016, 0.57, 2.29], "height": 720, "width": 1280}).to_csv(run / "speed.csv", index=False)
+    *_, speed = app.refresh_leaderboards(app.AppConfig(weights_dir=tmp_path, leaderboards_dir=tmp_path))
+    ticks = list(speed.layout.yaxis.tickvals)
+    assert ticks == [0.001, 0.01, 0.1, 1.0, 10.0]
+    assert list(speed.layout.yaxis.ticktext) == ["0.001 s", "0.01 s", "0.1 s", "1 s", "10 s"]
+
+
+def test_refused_request_logs_one_line_not_a_traceback(server, files, capfd, caplog):
+    from gradio_client import Client, handle_file
+    from gradio_client.exceptions import AppError
+
+    client = Client(server.local_url, verbose=False)
+    capfd.readouterr()
+    with caplog.at_level(logging.WARNING, logger="deep-deblur"):
+        with pytest.raises(AppError, match="tick 'Blur it first'"):
+            client.predict(handle_file(str(files["rgb"])), None, "gaussian", "wiener", False, 1.5, False,
+                           api_name="/deblur")
+    out, err = capfd.readouterr()
+    assert "Traceback" not in out + err
+    refused = [r.getMessage() for r in caplog.records if r.name == "deep-deblur"]
+    assert len(refused) == 1 and "wiener deconvolves" in refused[0] and "\n" not in refused[0]
+
+
+def write_avi(path: Path, n: int = 5) -> Path:
+    frames = [np.roll(builtin_image("coffee")[100:196:2, 200:328:2], 2 * i, axis=1) for i in range(n)]
+    return write_video(path, frames, fps=10, codec="mpeg4")
+
+
+def test_video_preview_is_h264_mp4_for_any_container(cfg, tmp_path):
+    import av
+
+    avi = write_avi(tmp_path / "clip.avi")
+    preview, state = app.preview_clip(str(avi))
+    assert Path(preview).suffix == ".mp4"
+    with av.open(preview) as container:
+        assert container.streams.video[0].codec_context.name == "h264"
+    assert len(list(iter_video(preview))) == 5
+    # The preview is only shown: deblurring uses the visitor's own file.
+    assert app._original_clip(preview, state) == str(avi)
+    assert app._original_clip(str(avi), state) == str(avi)
+    (_, after), player, _, report = app.deblur_clip(app._original_clip(preview, state), "blurred", Recorder(),
+                                                    cfg=cfg)
+    np.testing.assert_array_equal(after, list(iter_video(avi))[2])
+
+
+def test_video_is_decoded_and_restored_as_a_stream(cfg, files, monkeypatch):
+    """Frames are decoded as the restorer asks for them, not all before the first is restored."""
+    real_iter = app.iter_video
+    events: list[str] = []
+
+    def logged_iter(path, max_frames=None):
+        for frame in real_iter(path, max_frames=max_frames):
+            events.append("decode")
+            yield frame
+
+    net = app.get_restorer("atrous_net-motion", cfg)
+    real_call = type(net).__call__
+
+    def logged_call(self, *args, **kwargs):
+        events.append("restore")
+        return real_call(self, *args, **kwargs)
+
+    monkeypatch.setattr(app, "iter_video", logged_iter)
+    monkeypatch.setattr(type(net), "__call__", logged_call)
+    app.deblur_clip(str(files["video"]), "atrous_net-motion", Recorder(), cfg=cfg)
+    assert events.count("restore") == 5
+    # The first frame is restored before the last one is decoded (t-1, t, t+1 held at a time).
+    last_decode = len(events) - 1 - events[::-1].index("decode")
+    assert events.index("restore") < last_decode
+
+
+class SlowNet(torch.nn.Module):
+    """A 'network' that takes `delay` seconds per tile and counts its calls (cancellation tests)."""
+
+    frames, multiple, halo = 1, 1, 0
+
+    def __init__(self, delay: float = 1.0) -> None:
+        super().__init__()
+        self.calls, self.delay = 0, delay
+
+    def forward(self, x):
+        self.calls += 1
+        time.sleep(self.delay)
+        return x[:, :3]
+
+
+def test_closed_page_stops_its_job_and_frees_the_worker(server, files, monkeypatch):
+    """A visitor who closes the page mid-job frees the single compute worker within seconds;
+    meanwhile a second visitor sees their place in the queue."""
+    import httpx
+    from gradio_client import Client, handle_file
+    from gradio_client.utils import Status
+
+    from deblur.inference import Deblurrer
+
+    slow = SlowNet()
+    real = app.get_restorer
+    monkeypatch.setattr(app, "get_restorer", lambda name, cfg, ensemble=False: (
+        Deblurrer(slow, tile=128, name="slow") if name == "carlo_net-gaussian" else real(name, cfg, ensemble)))
+    url = server.local_url
+    index = next(i for i, f in server.fns.items() if f.api_name == "deblur")
+    session = uuid.uuid4().hex[:11]
+    with httpx.Client(timeout=60) as http:
+        # What a browser does: a heartbeat stream for the page, a job, the queue's event stream.
+        with http.stream("GET", f"{url}gradio_api/heartbeat/{session}"):
+            http.post(f"{url}gradio_api/queue/join", json={
+                "data": [None, "astronaut", "gaussian", "carlo_net-gaussian", False, 1.5, False],
+                "fn_index": index, "session_hash": session, "event_data": None, "trigger_id": None,
+            }).raise_for_status()
+            with http.stream("GET", f"{url}gradio_api/queue/data", params={"session_hash": session}) as events:
+                for line in events.iter_lines():
+                    if slow.calls >= 3:
+                        break
+                job = Client(url, verbose=False).submit(handle_file(str(files["rgb"])), None, "gaussian", "blurred",
+                                                        False, 1.5, False, api_name="/deblur")
+                deadline = time.time() + 30
+                while job.status().code != Status.IN_QUEUE and time.time() < deadline:
+                    time.sleep(0.1)
+                status = job.status()
+                assert status.code == Status.IN_QUEUE and status.rank == 0 and status.queue_size >= 1
+    closed, calls = time.time(), slow.calls  # the page is gone: both of its streams are closed
+    job.result(timeout=60)  # the 25-tile job had some 20 s left to run
+    assert time.time() - closed < 10
+    time.sleep(1.5)
+    assert slow.calls <= calls + 1  # at most the tile that was running

@@ -1,8 +1,10 @@
 """The app in a real browser: Debian's Chromium driven by Playwright's Python package.
 
 Starts the app on 127.0.0.1 (a tiny untrained network in a temporary weights folder, a small
-published leaderboard in a temporary folder), uploads a photo, runs the network, waits for the
-before/after images, then opens the Leaderboards tab and waits for a rendered Plotly chart.
+published leaderboard in a temporary folder), uploads a photo (which shows at once), runs the
+network, waits for the before/after images, then opens the Leaderboards tab and waits for a
+rendered Plotly chart. A second test closes the page during a long job and checks that the
+single compute worker is free again within seconds.
 
 No browser download: Playwright launches /usr/bin/chromium (`apt-get install chromium`), with
 the flags this closed-network machine needs. Skipped, with the reason, when either is missing.
@@ -12,11 +14,14 @@ Screenshots go to $APP_SCREENSHOTS if set (else the test's temporary folder).
 from __future__ import annotations
 
 import os
+import re
 import socket
+import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 from PIL import Image
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -83,8 +88,10 @@ def upload_photo(page, url: str, photo: Path, shots: Path, attempts: int = 3) ->
     """Open the app, set the file input, and wait for the upload to show the file's name.
 
     Waits for the page to finish loading first: a file set on the input before the page's scripts
-    have attached their listeners is never uploaded. An upload that has not shown the name after
-    TIMEOUT_MS / attempts (seen on CI about once in ten full-suite runs, with the input already
+    have attached their listeners is never uploaded. ("networkidle" never comes: the page keeps
+    a heartbeat stream open, by which the server learns that a visitor left; the page's Gradio
+    client opens it once connected, so its request is the signal.) An upload that has not shown
+    the name after TIMEOUT_MS / attempts (seen on CI about once in ten full-suite runs, with the input already
     replaced by the upload's progress state) is retried on a freshly loaded page; a failure says
     what the component showed.
     """
@@ -92,8 +99,9 @@ def upload_photo(page, url: str, photo: Path, shots: Path, attempts: int = 3) ->
 
     box = page.locator("#photo-upload")
     for attempt in range(1, attempts + 1):
-        page.goto(url)
-        page.wait_for_load_state("networkidle")
+        with page.expect_request(re.compile(r"/heartbeat/")):
+            page.goto(url)
+        page.wait_for_load_state("load")
         page.locator("#deblur-button").wait_for()
         box.locator("input[type=file]").set_input_files(str(photo))
         try:
@@ -105,6 +113,14 @@ def upload_photo(page, url: str, photo: Path, shots: Path, attempts: int = 3) ->
                          f"{box.inner_text()!r} (screenshots in {shots})")
 
 
+def choose_gaussian(page) -> None:
+    """Pick the Gaussian blur type and wait until the model list has switched to its network."""
+    from playwright.sync_api import expect
+
+    page.locator("#blur-type").get_by_text("Gaussian", exact=True).click()
+    expect(page.locator("#model input")).to_have_value(re.compile("carlo_net-gaussian"))
+
+
 def test_deblur_photo_then_leaderboard_chart(served, page, tmp_path):
     shots = Path(os.environ.get("APP_SCREENSHOTS", tmp_path))
     shots.mkdir(parents=True, exist_ok=True)
@@ -114,6 +130,14 @@ def test_deblur_photo_then_leaderboard_chart(served, page, tmp_path):
     Image.fromarray(builtin_image("chelsea")[60:156, 120:248]).save(photo)  # 96 x 128
 
     upload_photo(page, served, photo, shots)
+    # The photo shows as soon as it is uploaded, before any run.
+    from playwright.sync_api import expect
+
+    shown = page.locator("#photo-preview img").first
+    expect(shown).to_have_js_property("naturalWidth", 128)
+    expect(shown).to_have_js_property("naturalHeight", 96)
+    # "Real photo" is the default blur type; this folder's network is a Gaussian one.
+    choose_gaussian(page)
     page.locator("#deblur-button").click()
 
     # The report names the network and its time; the slider holds the before and after images.
@@ -133,3 +157,51 @@ def test_deblur_photo_then_leaderboard_chart(served, page, tmp_path):
     assert chart.locator(".bars .point").count() >= 9  # 3 models x PSNR, SSIM, MSE
     assert "blurred (input)" in chart.inner_text()
     page.screenshot(path=str(shots / "app-leaderboards.png"), full_page=True)
+
+
+class SlowNet(torch.nn.Module):
+    """Stands in for a network: `delay` seconds per tile, counting its calls."""
+
+    frames, multiple, halo = 1, 1, 0
+
+    def __init__(self, delay: float) -> None:
+        super().__init__()
+        self.calls, self.delay = 0, delay
+
+    def forward(self, x):
+        self.calls += 1
+        time.sleep(self.delay)
+        return x[:, :3]
+
+
+def test_closing_the_page_frees_the_worker(served, page, tmp_path, monkeypatch):
+    """Issue 14's bar: a visitor who closes the page during a long job frees the single compute
+    worker within 10 s (the job stops at its next tile)."""
+    import app
+    from gradio_client import Client, handle_file
+
+    from deblur.data import builtin_image
+    from deblur.inference import Deblurrer
+
+    slow = SlowNet(delay=1.0)
+    real = app.get_restorer
+    monkeypatch.setattr(app, "get_restorer", lambda name, cfg, ensemble=False: (
+        Deblurrer(slow, tile=128, name="slow") if name == "carlo_net-gaussian" else real(name, cfg, ensemble)))
+    photo = tmp_path / "big.png"
+    Image.fromarray(builtin_image("astronaut")).save(photo)  # 512 x 512: 25 tiles, ~25 s
+    upload_photo(page, served, photo, tmp_path)
+    choose_gaussian(page)
+    page.locator("#deblur-button").click()
+    deadline = time.time() + TIMEOUT_MS / 1000
+    while slow.calls < 3:
+        assert time.time() < deadline, "the job never started"
+        time.sleep(0.2)
+    page.close()
+    closed, calls = time.time(), slow.calls
+    small = tmp_path / "small.png"
+    Image.fromarray(builtin_image("chelsea")[:48, :64]).save(small)
+    *_, report = Client(served, verbose=False).predict(handle_file(str(small)), None, "gaussian", "blurred", False,
+                                                         1.5, False, api_name="/deblur")
+    waited = time.time() - closed
+    assert "blurred" in report and waited < 10, f"the next request waited {waited:.1f} s"
+    assert slow.calls <= calls + 1  # at most the tile that was running
