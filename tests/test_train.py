@@ -3,7 +3,6 @@
 import csv
 import os
 import re
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -111,17 +110,12 @@ def test_psnr_loss_is_minus_the_mean_per_sample_psnr():
         parse_args(["--loss", "l2"])
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_torchrun_two_cpu_processes(tmp_path):
     corpus = _tiny_corpus(tmp_path / "corpus")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={_free_port()}",
-           "--master_addr=127.0.0.1",
+    # --standalone: torchrun binds a free port itself (a port found free here and bound later by
+    # torchrun could be taken in between by another process: the old race)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
            "-m", "deblur.train", *_args(tmp_path, corpus, "--epochs", "1", "--ship")]
     proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
