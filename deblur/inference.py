@@ -77,6 +77,13 @@ class Deblurrer:
             torch's setting.
         name: label reported as `.name` (load_restorer sets the shipped model name).
         ensemble: average the outputs on the 8 flips / rotations of the input (8x the time).
+        use_kernel: for a kernel-aware model (``model.takes_sigma``, deblur/kernel_aware.py):
+            tell it the sigma of the true kernel passed to each call (the "given the true
+            sigma" oracle; `.needs_kernel` is then True) instead of its own estimate.
+
+    A kernel-aware model needs one blur sigma per image: it is estimated once, on the whole
+    image (``model.estimate_sigma``), or read from the true kernel, and the same value goes to
+    every tile and every self-ensemble view, so tiles agree with each other.
     """
 
     needs_kernel = False
@@ -91,6 +98,7 @@ class Deblurrer:
         threads: int | None = None,
         name: str | None = None,
         ensemble: bool = False,
+        use_kernel: bool = False,
     ) -> None:
         for attr in ("frames", "multiple", "halo"):
             if not hasattr(model, attr):
@@ -123,6 +131,10 @@ class Deblurrer:
         self.channels_last = bool(channels_last)
         self.threads = threads
         self.name = name or type(model).__name__
+        self.takes_sigma = bool(getattr(model, "takes_sigma", False))
+        if use_kernel and not self.takes_sigma:
+            raise DeblurError(f"{self.name} cannot be given the true kernel: only kernel-aware networks take one")
+        self.needs_kernel = bool(use_kernel)
         self.ensemble = bool(ensemble)
         model.eval()
         if self.channels_last:
@@ -148,14 +160,15 @@ class Deblurrer:
 
         Args:
             frames: uint8 (H, W, 3) image or (F, H, W, 3) stack, F = 1 or 3, middle frame = F // 2.
-            kernel: ignored (networks are blind); accepted so networks and baselines share
-                one call signature.
+            kernel: the true PSF, used only with ``use_kernel`` (a kernel-aware model told the
+                true sigma); otherwise ignored (networks are blind), accepted so networks and
+                baselines share one call signature.
             progress: optional progress(done_tiles, total_tiles).
 
         Returns:
             uint8 (H, W, 3), the restored middle frame; grey (R = G = B) when the input is.
         """
-        out = self.restore_float(frames, progress)
+        out = self.restore_float(frames, progress, kernel)
         # In place: a 4K float buffer is 100 MB, so avoid temporaries.
         np.nan_to_num(out, copy=False, nan=0.0)
         np.clip(out, 0.0, 1.0, out=out)
@@ -163,16 +176,18 @@ class Deblurrer:
         np.rint(out, out=out)
         return out.astype(np.uint8)
 
-    def restore_float(self, frames: np.ndarray, progress: Progress | None = None) -> np.ndarray:
+    def restore_float(self, frames: np.ndarray, progress: Progress | None = None,
+                      kernel: np.ndarray | None = None) -> np.ndarray:
         """Like __call__ but returns the network's float32 (H, W, 3) output, not clipped or
         rounded (for checks finer than 1/255, e.g. tiled against untiled). For a grey input
         (every frame R = G = B) it is the mean of the output's channels in all three."""
         stack = self._model_frames(frames)
         with self._threads():
+            sigma = self._sigma(stack, kernel)
             if not self.ensemble:
-                out = self._run_tiled(stack, progress)
+                out = self._run_tiled(stack, progress, sigma)
             else:
-                out = self._run_ensemble(stack, progress)
+                out = self._run_ensemble(stack, progress, sigma)
         if _is_grey(stack):
             # A grey input holds no colour, so any difference between the output's channels is
             # the network's own (trained on colour photos, its three output channels are not
@@ -209,7 +224,25 @@ class Deblurrer:
             arr = arr[1:2]
         return arr
 
-    def _run_tiled(self, stack: np.ndarray, progress: Progress | None) -> np.ndarray:
+    def _sigma(self, stack: np.ndarray, kernel: np.ndarray | None) -> torch.Tensor | None:
+        """A kernel-aware model's blur sigma (1,) for this image, from the true kernel or estimated
+        once on the whole (unpadded) middle frame; None for every other model."""
+        if not self.takes_sigma:
+            return None
+        if self.needs_kernel:
+            from deblur.kernel_aware import sigma_from_kernel
+
+            if kernel is None:
+                raise DeblurError(f"{self.name} is given the true sigma, but no kernel was passed")
+            return torch.tensor([sigma_from_kernel(kernel)])
+        param = next(self.model.parameters(), None)
+        device = param.device if param is not None else torch.device("cpu")
+        x = torch.from_numpy(np.ascontiguousarray(stack[stack.shape[0] // 2])).to(device)
+        with torch.inference_mode():
+            return self.model.estimate_sigma(x.permute(2, 0, 1)[None].float().div_(255.0)).float().cpu()
+
+    def _run_tiled(self, stack: np.ndarray, progress: Progress | None,
+                   sigma: torch.Tensor | None = None) -> np.ndarray:
         """stack uint8 (F, H, W, 3) -> float32 (H, W, 3) model output (unclipped)."""
         _, h, w, _ = stack.shape
         m = self.multiple
@@ -224,7 +257,7 @@ class Deblurrer:
         total, done = len(rows) * len(cols), 0
         for y0, ty, wy in rows:
             for x0, tx, wx in cols:
-                res = self._forward(stack[:, y0 : y0 + ty, x0 : x0 + tx])
+                res = self._forward(stack[:, y0 : y0 + ty, x0 : x0 + tx], sigma)
                 # Only the part inside the unpadded image is kept.
                 ky, kx = min(ty, h - y0), min(tx, w - x0)
                 if ky <= 0 or kx <= 0:
@@ -238,7 +271,8 @@ class Deblurrer:
                     progress(done, total)
         return out
 
-    def _run_ensemble(self, stack: np.ndarray, progress: Progress | None) -> np.ndarray:
+    def _run_ensemble(self, stack: np.ndarray, progress: Progress | None,
+                      sigma: torch.Tensor | None = None) -> np.ndarray:
         """Mean over the 8 dihedral views of the stack, each output turned back."""
         out: np.ndarray | None = None
         for i, (k, flip) in enumerate(DIHEDRAL):
@@ -249,7 +283,7 @@ class Deblurrer:
                 if progress is not None:
                     progress(i * (total or 1) + done, len(DIHEDRAL) * (total or 1))
 
-            y = np.rot90(self._run_tiled(view, sub), -k, axes=(0, 1))
+            y = np.rot90(self._run_tiled(view, sub, sigma), -k, axes=(0, 1))
             if flip:
                 y = y[:, ::-1]
             if out is None:
@@ -300,7 +334,7 @@ class Deblurrer:
             for s, wgt in zip(starts, weights)
         ]
 
-    def _forward(self, tile: np.ndarray) -> np.ndarray:
+    def _forward(self, tile: np.ndarray, sigma: torch.Tensor | None = None) -> np.ndarray:
         """uint8 (F, h, w, 3) -> float32 (h, w, 3) network output."""
         f, h, w, _ = tile.shape
         param = next(self.model.parameters(), None)
@@ -316,7 +350,7 @@ class Deblurrer:
             else contextlib.nullcontext()
         )
         with torch.inference_mode(), autocast:
-            y = self.model(x)
+            y = self.model(x) if sigma is None else self.model(x, sigma=sigma.to(device))
         return y[0].float().permute(1, 2, 0).cpu().numpy()
 
     @contextlib.contextmanager

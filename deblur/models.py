@@ -27,6 +27,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from deblur.kernel_aware import KernelAwareNet
+
 TASK_FRAMES = {"gaussian": 1, "motion": 3, "camera": 1}
 
 # Keras' LeakyReLU default, which the paper's code used.
@@ -411,6 +413,15 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "naf_unet": {
         "lite": {"width": 16, "enc": (1, 1, 2), "middle": 6, "dec": (1, 1, 1), "dw_low": 7, "sca": 7},
     },
+}
+
+
+# Kernel-aware Gaussian restorer (issue 12; the class and its reasons are in deblur/kernel_aware.py):
+# estimate sigma, Wiener-deconvolve, refine with ATROUS_NET at its lite gaussian sizes.
+ARCHITECTURES["kernel_aware_atrous"] = KernelAwareNet
+ARCH_TASKS["kernel_aware_atrous"] = ("gaussian",)
+PRESETS["kernel_aware_atrous"] = {
+    "lite": {"blocks": 4, "stem": 32, "channels": 64, "branch": 32, "head": 32, "estimator": 16},
 }
 
 

@@ -8,7 +8,9 @@ this module, which models exist. A name is one of
   shipped network of that architecture for that family;
 - a path to a ``.safetensors`` weight file (its metadata says its architecture and task);
 - a classical baseline of ``deblur.baselines.BASELINES`` (``wiener``, ``blind_wiener``, ...);
-- any network name followed by ``+x8``: its 8-view self-ensemble.
+- any network name followed by ``+x8``: its 8-view self-ensemble;
+- a kernel-aware network's name followed by ``+true_sigma`` (before any ``+x8``): the same network
+  told the sigma of the true kernel instead of estimating it -- an oracle, like ``wiener``.
 
 Adding a model family is one entry in ``deblur.models.ARCHITECTURES`` (plus a manifest row for
 shipped weights); adding a baseline is one entry in ``BASELINES``. Every error is one sentence
@@ -24,10 +26,11 @@ from typing import Any
 
 from deblur.baselines import BASELINES
 from deblur.errors import DeblurError, UnknownModelError, WeightsError
-from deblur.models import ARCH_TASKS, TASK_FRAMES
+from deblur.models import ARCH_TASKS, ARCHITECTURES, TASK_FRAMES
 from deblur.weights import read_manifest
 
 ENSEMBLE_SUFFIX = "+x8"
+ORACLE_SUFFIX = "+true_sigma"  # a kernel-aware network given the true kernel's sigma (deblur/kernel_aware.py)
 BLURS = tuple(TASK_FRAMES)
 
 
@@ -60,7 +63,8 @@ class ModelInfo:
     def label(self) -> str:
         """Short description for menus and leaderboards."""
         if self.kind == "network":
-            return "network, self-ensemble of 8 views" if self.ensemble else "network"
+            label = "network, self-ensemble of 8 views" if self.ensemble else "network"
+            return label + ", oracle: given the true sigma" if self.needs_kernel else label
         return "oracle: given the true kernel" if self.needs_kernel else "classical baseline"
 
     def takes(self, blur: str) -> bool:
@@ -96,11 +100,17 @@ def shipped(weights_dir: str | Path | None = None, strict: bool = True) -> dict[
 
 def names(blur: str | None = None, weights_dir: str | Path | None = None, kernel: bool = True,
           strict: bool = True) -> list[str]:
-    """Runnable names: shipped networks (for ``blur`` if given), then the baselines (without the
-    true-kernel oracles when ``kernel`` is False)."""
-    nets = [n for n, i in shipped(weights_dir, strict).items() if blur is None or i.takes(blur)]
+    """Runnable names: shipped networks (for ``blur`` if given), the ``+true_sigma`` oracles of the
+    kernel-aware ones, then the baselines (without any true-kernel oracle when ``kernel`` is False)."""
+    infos = {n: i for n, i in shipped(weights_dir, strict).items() if blur is None or i.takes(blur)}
+    oracles = [n + ORACLE_SUFFIX for n, i in infos.items() if kernel and _takes_sigma(i.arch)]
     bases = [n for n in BASELINES if kernel or not _baseline_info(n).needs_kernel]
-    return nets + bases
+    return list(infos) + oracles + bases
+
+
+def _takes_sigma(arch: str | None) -> bool:
+    """Whether an architecture can be told the blur's sigma (a kernel-aware network)."""
+    return bool(getattr(ARCHITECTURES.get(arch or ""), "takes_sigma", False))
 
 
 def _file_info(path: Path) -> ModelInfo:
@@ -135,6 +145,8 @@ def lookup(name: str, blur: str | None = None, weights_dir: str | Path | None = 
     name = (name or "").strip()
     ensemble = name.endswith(ENSEMBLE_SUFFIX)
     base = name[: -len(ENSEMBLE_SUFFIX)] if ensemble else name
+    if base.endswith(ORACLE_SUFFIX):
+        return _oracle(lookup(base[: -len(ORACLE_SUFFIX)], blur, weights_dir), ensemble)
     if base in BASELINES:
         if ensemble:
             raise UnknownModelError(f"there is no {name}: the {ENSEMBLE_SUFFIX} self-ensemble is for networks, "
@@ -173,8 +185,19 @@ def lookup(name: str, blur: str | None = None, weights_dir: str | Path | None = 
 
 
 def _ensembled(info: ModelInfo) -> ModelInfo:
-    return ModelInfo(info.name + ENSEMBLE_SUFFIX, info.kind, info.blurs, info.frames, ensemble=True,
+    return ModelInfo(info.name + ENSEMBLE_SUFFIX, info.kind, info.blurs, info.frames, info.needs_kernel, ensemble=True,
                      path=info.path, sha256=info.sha256, arch=info.arch, params=info.params)
+
+
+def _oracle(info: ModelInfo, ensemble: bool) -> ModelInfo:
+    """``info``'s network told the true kernel's sigma (name + ORACLE_SUFFIX [+ ENSEMBLE_SUFFIX])."""
+    if info.kind != "network" or info.needs_kernel or not _takes_sigma(info.arch):
+        raise IncompatibleModelError(f"only kernel-aware networks can be given the true sigma ({ORACLE_SUFFIX}); "
+                                     f"{info.name} is not one")
+    ensemble = ensemble or info.ensemble
+    name = info.name.removesuffix(ENSEMBLE_SUFFIX) + ORACLE_SUFFIX + (ENSEMBLE_SUFFIX if ensemble else "")
+    return ModelInfo(name, "network", info.blurs, info.frames, needs_kernel=True, ensemble=ensemble, path=info.path,
+                     sha256=info.sha256, arch=info.arch, params=info.params)
 
 
 def load(name: str, blur: str | None = None, weights_dir: str | Path | None = None, **opts: Any):
@@ -191,4 +214,5 @@ def load(name: str, blur: str | None = None, weights_dir: str | Path | None = No
     if info.kind == "baseline":
         return BASELINES[info.name]
     model, _meta = load_weights(info.path, sha256=info.sha256)
-    return Deblurrer(model, name=info.name, ensemble=info.ensemble or bool(opts.pop("ensemble", False)), **opts)
+    return Deblurrer(model, name=info.name, ensemble=info.ensemble or bool(opts.pop("ensemble", False)),
+                     use_kernel=info.needs_kernel, **opts)

@@ -331,11 +331,14 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
                 xb, yb = xb.to(device), yb.to(device)
             if cfg.channels_last:
                 xb = xb.contiguous(memory_format=torch.channels_last)
+            kwargs, aux = {}, None
+            if hasattr(model, "training_sigma"):  # kernel-aware (deblur/kernel_aware.py): told the blur's sigma
+                kwargs["sigma"], aux = model.training_sigma(xb, yb, rng)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
-                out = net(xb)
+                out = net(xb, **kwargs)
             loss = training_loss(out.float(), yb, cfg.loss)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            (loss if aux is None else loss + aux).backward()
             nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
             opt.step()
             step += 1

@@ -297,6 +297,6 @@ def load_restorers(names: list[str], blur: str, *, tile: int | None = None, bf16
             raise IncompatibleModelError(
                 f"{name} takes {frames}-frame input and cannot take --blur {blur} ({TASK_FRAMES[blur]}-frame)")
         params = sum(p.numel() for p in model.parameters()) if model is not None else 0
-        out.append(Restorer(getattr(fn, "name", name), fn, "network", int(params), False, frames,
+        out.append(Restorer(getattr(fn, "name", name), fn, "network", int(params), info.needs_kernel, frames,
                             hashes.get(name)))
     return out

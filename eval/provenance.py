@@ -16,12 +16,12 @@ from deblur.provenance import (REPO_ROOT, cpu_flags, cpu_model, git_commit, libr
 
 def weight_hashes(names: list[str]) -> dict[str, str | None]:
     """sha256 recorded in weights/manifest.json (deblur.weights.read_manifest) for shipped names
-    (a self-ensemble, NAME+x8, runs NAME's weights)."""
-    from deblur.registry import ENSEMBLE_SUFFIX
+    (a self-ensemble, NAME+x8, and an oracle, NAME+true_sigma, run NAME's weights)."""
+    from deblur.registry import ENSEMBLE_SUFFIX, ORACLE_SUFFIX
     from deblur.weights import read_manifest
 
     manifest = read_manifest()
-    base = {n: n.removesuffix(ENSEMBLE_SUFFIX) for n in names}
+    base = {n: n.removesuffix(ENSEMBLE_SUFFIX).removesuffix(ORACLE_SUFFIX) for n in names}
     return {n: (manifest.get(b) or {}).get("sha256") for n, b in base.items() if b in manifest}
 
 

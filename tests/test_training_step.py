@@ -26,6 +26,7 @@ TINY = {
     "kaist_net": {"channels": 4, "repeats": (1, 0, 0, 0, 0)},
     "atrous_net": {"blocks": 1},
     "naf_unet": {"width": 8, "enc": (1, 1), "middle": 1, "dec": (1, 1)},
+    "kernel_aware_atrous": {"blocks": 1},
 }
 # A fixed, clearly visible blur per family (a family missing here: its own defaults, seeded).
 BLUR_OPTIONS = {"gaussian": {"sigma": 2.0}, "motion": {"length": 8.0}, "camera": {"strength": 0.5}}
