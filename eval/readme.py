@@ -22,7 +22,8 @@ from eval.provenance import REPO_ROOT
 START, END = "<!-- leaderboard:start -->", "<!-- leaderboard:end -->"
 LEADERBOARDS = REPO_ROOT / "eval" / "leaderboards"
 # Headline runs first, in this order; any other published run follows alphabetically.
-ORDER = ("builtin-gaussian", "builtin-motion", "cifar-gaussian", "video-motion", "speed-720x1280")
+ORDER = ("builtin-camera", "video-camera", "builtin-gaussian", "builtin-motion", "cifar-gaussian", "video-motion",
+         "speed-720x1280")
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
@@ -74,6 +75,8 @@ def _describe(meta: dict[str, Any], n_images: int, n_unblurred: int) -> str:
     parts = [count, f"protocol {cfg.get('protocol')}", f"seed {cfg.get('seed')}"]
     if cfg.get("blur") == "gaussian" and not meta.get("dataset", {}).get("real_blur"):
         parts.append(f"sigma ~ U[0, {cfg.get('sigma_max'):g}]")
+    if cfg.get("blur") == "camera":
+        parts.append("camera family: kernel mixture in linear light, shot + read noise, JPEG (deblur.blur.camera_blur)")
     if cfg.get("motion_length") is not None:
         parts.append(f"motion: camera path {cfg['motion_length']:g} px per exposure")
     if cfg.get("single_frame"):
@@ -132,7 +135,8 @@ def render_sweep(name: str, folder: Path) -> str:
     df = pd.read_csv(folder / "sweep.csv")
     blur = df["blur"].iloc[0]
     pivot = df.pivot_table(index="level", columns="model", values="psnr", sort=False)
-    header = ["sigma" if blur == "gaussian" else "length (px)"] + [f"`{m}`" for m in pivot.columns]
+    level = {"gaussian": "sigma", "motion": "length (px)", "camera": "strength"}.get(blur, "level")
+    header = [level] + [f"`{m}`" for m in pivot.columns]
     rows = [[f"{lvl:g}"] + [_num(v, ".2f") for v in row] for lvl, row in zip(pivot.index, pivot.to_numpy())]
     meta = json.loads((folder / "sweep.json").read_text()) if (folder / "sweep.json").exists() else {}
     notes = [f"**{name}**: PSNR (dB) against blur strength, {df['dataset'].iloc[0]}", "", _table(header, rows)]
