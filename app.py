@@ -48,10 +48,11 @@ from deblur.baselines import BASELINES
 from deblur.data import BUILTIN_NAMES, builtin_image
 from deblur.degrade import FAMILIES, degrade
 from deblur.errors import DeblurError
-from deblur.inference import ENSEMBLE_SUFFIX, Deblurrer, deblur_video, load_restorer
+from deblur import registry
+from deblur.inference import ENSEMBLE_SUFFIX, Deblurrer, deblur_video
 from deblur.io import iter_video, read_image, video_fps, write_image, write_video
 from deblur.metrics import psnr, ssim
-from deblur.weights import WEIGHTS_DIR, load_model, manifest_problems, read_manifest, shipped_models
+from deblur.weights import WEIGHTS_DIR, manifest_problems, read_manifest
 
 ROOT = Path(__file__).resolve().parent
 LEADERBOARDS_DIR = ROOT / "eval" / "leaderboards"
@@ -247,7 +248,8 @@ def networks(cfg: AppConfig, task: str | None = None) -> list[str]:
     A malformed manifest leaves out what it cannot describe (strict=False) instead of stopping
     the app; weights_problems() says what was left out, and the status line shows it.
     """
-    return shipped_models(task, weights_dir=cfg.weights_dir, strict=False)
+    return [name for name, info in registry.shipped(cfg.weights_dir, strict=False).items()
+            if task is None or info.takes(task)]
 
 
 def weights_problems(cfg: AppConfig) -> list[str]:
@@ -289,12 +291,8 @@ def _cached_restorer(name: str, weights_dir: str, sha256: str | None, tile: int 
     The manifest's SHA-256 is part of the key, so a retrained network replaces the cached one.
     """
     if name in BASELINES:
-        return load_restorer(name)
-    label = name + (ENSEMBLE_SUFFIX if ensemble else "")
-    if Path(weights_dir).resolve() == WEIGHTS_DIR.resolve():
-        return load_restorer(label, tile=tile)
-    model, _meta = load_model(name, weights_dir=weights_dir)
-    return Deblurrer(model, tile=tile, name=label, ensemble=ensemble)
+        return registry.load(name)
+    return registry.load(name + (ENSEMBLE_SUFFIX if ensemble else ""), weights_dir=weights_dir, tile=tile)
 
 
 def get_restorer(name: str, cfg: AppConfig, ensemble: bool = False):
