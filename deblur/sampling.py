@@ -4,10 +4,12 @@ Split from the training loop (deblur/train.py) so that what a network learns fro
 place. Every blur comes from deblur.blur / deblur.degrade -- the functions the evaluator and the
 app use -- and every file is read through deblur.data / deblur.io.
 
-- ``SampleMaker`` (gaussian / motion from the offline corpus), ``CifarMaker`` and ``PairMaker``
-  (a user's CIFAR-10, REDS or GoPro) make numpy samples that ``render_cache`` pre-renders once;
-  ``augment`` / ``to_batch`` turn cached samples into batches.
-- ``OnlineSampler`` renders gaussian / motion batches afresh on the training device (GPU).
+- ``OnlineSampler`` is the one gaussian / motion sampler for the offline corpus (torch, CPU or
+  GPU): with --online it renders every batch afresh on the training device; otherwise
+  ``render_cache`` runs it once on the CPU to pre-render a cache (only flips and quarter turns
+  are drawn again per batch). ``CifarMaker`` and ``PairMaker`` sample a user's CIFAR-10, REDS or
+  GoPro (their own images and real pairs) into the same cache; ``augment`` / ``to_batch`` turn
+  cached samples into batches.
 - ``CameraSampler`` renders camera-family batches online on the CPU (``deblur.degrade.camera``
   costs ~7 ms per 128 px sample, a tenth of a training step), so no cache can go stale.
 """
@@ -63,57 +65,6 @@ def _resize(img: np.ndarray, scale: float) -> np.ndarray:
     h, w = img.shape[:2]
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
     return np.asarray(Image.fromarray(np.ascontiguousarray(img)).resize(size, Image.Resampling.LANCZOS))
-
-
-class SampleMaker:
-    """Turns corpus photos / clips into (input uint8 (F,H,W,3), target uint8 (H,W,3)) pairs."""
-
-    def __init__(self, cfg: TrainConfig, photos: list[Path], videos: list[Path]) -> None:
-        self.cfg = cfg
-        self.photos = [read_image(p) for p in photos]
-        self.clips: list[tuple[np.ndarray, list[int]]] = []  # (frames, usable window centres)
-        if cfg.task == "motion":
-            for v in videos:
-                loaded = _load_clip(v)
-                if loaded is not None:
-                    self.clips.append(loaded)
-
-    def gaussian(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        size = self.cfg.crop_size
-        img = self.photos[int(rng.integers(len(self.photos)))]
-        # Scale so that crops range from CIFAR-like whole objects to full-resolution detail.
-        shortest = min(img.shape[:2])
-        lo = min(1.0, size * 1.25 / shortest)
-        scale = float(np.exp(rng.uniform(np.log(lo), 0.0)))
-        small = _resize(img, scale) if scale < 0.999 else img
-        sharp = to_float(_random_crop(small, size, rng))
-        blurred, _ = blur.sample_gaussian(sharp, rng, sigma_min=self.cfg.sigma[0], sigma_max=self.cfg.sigma[1])
-        return _u8(blurred[None]), _u8(sharp)
-
-    def motion(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        size = self.cfg.crop_size
-        use_clip = self.clips and rng.random() < 0.5
-        if use_clip:
-            clip, centres = self.clips[int(rng.integers(len(self.clips)))]
-            t = centres[int(rng.integers(len(centres)))]
-            frames = clip[t - 1 : t + 2]
-            source = to_float(_random_crop(frames, min(size, *frames.shape[1:3]), rng))
-        else:
-            img = self.photos[int(rng.integers(len(self.photos)))]
-            if min(img.shape[:2]) < size:
-                img = _resize(img, size / min(img.shape[:2]) + 1e-3)
-            source = to_float(_random_crop(img, size, rng))
-        lo, hi = self.cfg.motion_length
-        length = float(rng.uniform(lo, hi))
-        blurred, sharp, _ = blur.synthesize_triplet(source, rng, length=length)
-        if sharp.shape[0] < size or sharp.shape[1] < size:  # small clips: upscale is wrong; pad instead
-            pad = ((0, size - sharp.shape[0]), (0, size - sharp.shape[1]), (0, 0))
-            blurred = np.stack([np.pad(b, pad, mode="reflect") for b in blurred])
-            sharp = np.pad(sharp, pad, mode="reflect")
-        return _u8(blurred), _u8(sharp)
-
-    def __call__(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        return self.gaussian(rng) if self.cfg.task == "gaussian" else self.motion(rng)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -214,7 +165,7 @@ class OnlineSampler:
 
     The GPU path: with the blur as batched tensor operations (``blur.gaussian_blur_batch``,
     ``blur.warp_exposures``) a GPU renders a batch in milliseconds, so no cache is needed and no
-    sample is ever seen twice. Same distributions as ``SampleMaker`` + ``augment``: multi-scale
+    sample is ever seen twice. On the CPU it pre-renders the training cache. Multi-scale
     photo crops (a pyramid of half-octave Lanczos levels stands in for the random rescale),
     sigma ~ U[0, 3]; for motion, real 3-frame windows or stills, a camera path per sample, the
     +/-2 px neighbour shift; flips, 90-degree rotations and a 0.9-1.1 brightness gain on all.
@@ -332,15 +283,22 @@ def cache_key(spec: str, files: Sequence[Path] = ()) -> str:
     return h.hexdigest()[:12]
 
 
-def render_cache(maker: SampleMaker, n: int, seed: int, path: Path, desc: str) -> tuple[np.ndarray, np.ndarray]:
-    """Pre-render ``n`` samples once (deterministic in ``seed``) into an .npz cache."""
+def render_cache(maker: Any, n: int, seed: int, path: Path, desc: str) -> tuple[np.ndarray, np.ndarray]:
+    """Pre-render ``n`` samples once (deterministic in ``seed``) into an .npz cache.
+
+    ``maker`` is the OnlineSampler (its ``fixed(n, seed)``) or a per-sample maker called with a
+    generator (CifarMaker, PairMaker). Inputs come out uint8 (n, F, S, S, 3), targets (n, S, S, 3).
+    """
     if path.is_file():
         with np.load(path) as z:
             if len(z["x"]) == n:
                 return z["x"], z["y"]
-    rng = np.random.default_rng(seed)
-    xs, ys = zip(*(maker(rng) for _ in tqdm(range(n), desc=desc, leave=False, disable=not _is_main())))
-    x, y = np.stack(xs), np.stack(ys)
+    if hasattr(maker, "fixed"):
+        x, y = maker.fixed(n, seed)
+    else:
+        rng = np.random.default_rng(seed)
+        xs, ys = zip(*(maker(rng) for _ in tqdm(range(n), desc=desc, leave=False, disable=not _is_main())))
+        x, y = np.stack(xs), np.stack(ys)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npz")
     np.savez(tmp, x=x, y=y)
@@ -348,14 +306,18 @@ def render_cache(maker: SampleMaker, n: int, seed: int, path: Path, desc: str) -
     return x, y
 
 
-def augment(x: np.ndarray, y: np.ndarray, rng: np.random.Generator, task: str) -> tuple[np.ndarray, np.ndarray]:
-    """Flips, 90-degree rotations, brightness, and for motion the +/-2 px neighbour shift."""
+def augment(x: np.ndarray, y: np.ndarray, rng: np.random.Generator, task: str, full: bool = True
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """Flips and 90-degree rotations; with ``full`` also brightness and, for motion, the +/-2 px
+    neighbour shift (samples the OnlineSampler rendered carry those already)."""
     if rng.random() < 0.5:
         x, y = x[:, :, ::-1], y[:, ::-1]
     if rng.random() < 0.5:
         x, y = x[:, ::-1], y[::-1]
     k = int(rng.integers(4))
     x, y = np.rot90(x, k, axes=(1, 2)), np.rot90(y, k, axes=(0, 1))
+    if not full:
+        return x.astype(np.float32) / 255.0, y.astype(np.float32) / 255.0
     gain = float(rng.uniform(0.9, 1.1))
     xf = np.clip(x.astype(np.float32) / 255.0 * gain, 0, 1)
     yf = np.clip(y.astype(np.float32) / 255.0 * gain, 0, 1)

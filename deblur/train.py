@@ -49,7 +49,7 @@ from .card import ship
 from .data import read_corpus
 from .errors import DeblurError
 from .models import ARCHITECTURES, TASK_FRAMES, build_model, model_config
-from .sampling import (DATA_HELP, CameraSampler, OnlineSampler, SampleMaker, cache_key, corpus_sources,  # noqa: F401
+from .sampling import (DATA_HELP, CameraSampler, OnlineSampler, cache_key, corpus_sources,  # noqa: F401
                        render_cache, standard_data, standard_makers, augment, to_batch, CifarMaker, PairMaker,
                        _is_main)
 from .weights import STORE_DTYPES, load_weights
@@ -228,9 +228,10 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         val_photos = photos[::10]  # every tenth photo is validation only
         train_photos = [p for p in photos if p not in val_photos]
         train_videos, val_videos = (videos[1:] if len(videos) > 1 else videos), videos[:1]
-        if not cfg.online and task != "camera":
-            maker = SampleMaker(cfg, train_photos, train_videos)
-            val_maker = SampleMaker(cfg, val_photos, val_videos)
+        if not cfg.online:
+            # the one corpus sampler (torch), run on the CPU to pre-render the cache
+            maker = OnlineSampler(cfg, train_photos, train_videos, torch.device("cpu"))
+            val_maker = OnlineSampler(cfg, val_photos, val_videos, torch.device("cpu"))
     if cfg.online and task != "camera":
         sampler = OnlineSampler(cfg, train_photos, train_videos, device)
         x_val, y_val = OnlineSampler(cfg, val_photos, val_videos, device).fixed(cfg.val_samples, 10_000 + cfg.seed)
@@ -326,7 +327,9 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
                 xb, yb = sampler.batch(cfg.batch_size, rng)
             else:
                 idx = rng.integers(len(x_train), size=cfg.batch_size)
-                pairs = [augment(x_train[i], y_train[i], rng, task) for i in idx]
+                # a cache the OnlineSampler rendered holds augmented samples already: only new
+                # flips / quarter turns (which leave its distribution unchanged) are drawn here
+                pairs = [augment(x_train[i], y_train[i], rng, task, full=standard) for i in idx]
                 xb, yb = to_batch([p[0] for p in pairs], [p[1] for p in pairs])
                 xb, yb = xb.to(device), yb.to(device)
             if cfg.channels_last:

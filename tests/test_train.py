@@ -280,7 +280,7 @@ def test_train_and_ship_from_cifar10_and_gopro(tmp_path, monkeypatch):
 def test_sigma_range_reaches_every_gaussian_sampler(tmp_path):
     import torch
 
-    from deblur.train import CifarMaker, OnlineSampler, SampleMaker, TrainConfig
+    from deblur.train import CifarMaker, OnlineSampler, TrainConfig
 
     corpus = _tiny_corpus(tmp_path / "corpus")
     photos, _ = corpus_sources(corpus)
@@ -296,7 +296,7 @@ def test_sigma_range_reaches_every_gaussian_sampler(tmp_path):
 
     for sigma_range in ((0.0, 0.0), (2.9, 3.0)):
         cfg = TrainConfig(crop=32, sigma=sigma_range)
-        for make in (SampleMaker(cfg, photos, []), CifarMaker(sharp[None], 32, cfg.sigma)):
+        for make in (CifarMaker(sharp[None], 32, cfg.sigma),):
             errors = mean_error(make)
             assert max(errors) == 0 if sigma_range[1] == 0 else np.mean(errors) > 5.0  # gray levels
         x, y = OnlineSampler(cfg, photos, [], torch.device("cpu")).batch(4, rng)
@@ -340,3 +340,29 @@ def test_cosine_schedule_spans_a_sample_budget_and_keeps_checkpoints_loadable():
     torch.save({"optimizer": opt.state_dict()}, buf)
     buf.seek(0)
     torch.load(buf, weights_only=True)
+
+
+def test_the_corpus_cache_is_prerendered_by_the_one_online_sampler(tmp_path, monkeypatch):
+    """One sampler for corpus data: the cache holds exactly what OnlineSampler.fixed renders, and
+    the cache's name changes when the sampling code or a source file changes."""
+    from deblur import sampling
+
+    monkeypatch.chdir(tmp_path)
+    corpus = _tiny_corpus(tmp_path / "corpus")
+    calls = []
+    original = sampling.OnlineSampler.fixed
+
+    def spy(self, n, seed, chunk=16):
+        calls.append((n, seed))
+        return original(self, n, seed, chunk)
+
+    monkeypatch.setattr(sampling.OnlineSampler, "fixed", spy)
+    assert main(_args(tmp_path, corpus, "--epochs", "1")) == 0
+    assert calls == [(16, 0), (8, 10_000)]  # train cache, then validation, from their seeds
+    cached = sorted((tmp_path / "cache").glob("train-*.npz"))
+    assert len(cached) == 1
+    photos = sorted((corpus / "photos").glob("*.png"))
+    key = sampling.cache_key("corpus", photos)
+    assert key in cached[0].name
+    Image.fromarray(np.zeros((160, 160, 3), np.uint8)).save(photos[0])  # a rebuilt corpus
+    assert sampling.cache_key("corpus", photos) != key
