@@ -33,6 +33,7 @@ from deblur import io
 from deblur.blur import gaussian_kernel
 from deblur.errors import DeblurError, ImageError
 from deblur.baselines import BASELINES
+from deblur.registry import BLURS
 from deblur.inference import ENSEMBLE_SUFFIX, Deblurrer, available_restorers, deblur_video, load_restorer
 
 EXIT_OK, EXIT_ERROR = 0, 2
@@ -80,8 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "(wiener, richardson_lucy)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.add_argument("--list-models", action="store_true", help="list valid model names and exit")
-    p.add_argument("--task", choices=("gaussian", "motion"), default=None,
-                   help="with --list-models: only networks for this task")
+    p.add_argument("--blur", "--task", dest="task", choices=BLURS, default=None,
+                   help="with --list-models: only networks for this blur family (--task: its old name)")
     return p
 
 
