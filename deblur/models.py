@@ -401,7 +401,8 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "lite": {"channels": 16, "repeats": (2, 2, 1, 1, 2)},
     },
     "atrous_net": {
-        "paper": {"blocks": {"gaussian": 5, "motion": 10}, "stem": 128, "channels": 256, "branch": 128, "head": 64},
+        "paper": {"blocks": {"gaussian": 5, "motion": 10, "camera": 5}, "stem": 128, "channels": 256, "branch": 128,
+                  "head": 64},
         # motion is narrower so a 720p frame takes <= ~1.5 s on 2 cores (eval speed)
         "lite": {"blocks": {"gaussian": 4, "motion": 3, "camera": 4}, "stem": {"gaussian": 32, "motion": 16, "camera": 32},
                  "channels": {"gaussian": 64, "motion": 48, "camera": 64},

@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from deblur import models
 from deblur.models import ARCH_TASKS, ARCHITECTURES, PRESETS, build_model, count_parameters, create, model_config
 
 CASES = [(a, t, p) for a, tasks in ARCH_TASKS.items() for t in tasks for p in PRESETS[a]]
@@ -96,3 +97,12 @@ def test_mac_count_matches_hand_count_for_carlo_net():
     # conv 3->32, five conv 32->32, five deconv 32->32, deconv 32->3; all 3x3 at full resolution
     expected = 9 * (3 * 32 + 5 * 32 * 32 + 5 * 32 * 32 + 32 * 3)
     assert macs_per_pixel(build_model("carlo_net", "lite", "gaussian")) == pytest.approx(expected, rel=1e-6)
+
+
+@pytest.mark.parametrize("arch,task,preset", [(a, t, p) for a, tasks in models.ARCH_TASKS.items()
+                                              for t in tasks for p in models.PRESETS[a]])
+def test_every_preset_has_arguments_for_every_blur_family_it_serves(arch, task, preset):
+    """A per-family preset value (e.g. atrous_net's blocks) must cover every family in ARCH_TASKS."""
+    args = models.preset_args(arch, preset, task)
+    assert args["frames"] == models.TASK_FRAMES[task]
+    assert not any(isinstance(v, dict) for v in args.values())
