@@ -196,12 +196,13 @@ def test_closing_the_page_frees_the_worker(served, page, tmp_path, monkeypatch):
     while slow.calls < 3:
         assert time.time() < deadline, "the job never started"
         time.sleep(0.2)
-    page.close()
-    closed, calls = time.time(), slow.calls
     small = tmp_path / "small.png"
     Image.fromarray(builtin_image("chelsea")[:48, :64]).save(small)
-    *_, report = Client(served, verbose=False).predict(handle_file(str(small)), None, "gaussian", "blurred", False,
-                                                         1.5, False, api_name="/deblur")
+    client = Client(served, verbose=False)  # connected first: its start-up is not the worker's delay
+    page.close()
+    closed, calls = time.time(), slow.calls
+    *_, report = client.predict(handle_file(str(small)), None, "gaussian", "blurred", False,
+                                1.5, False, api_name="/deblur")
     waited = time.time() - closed
     assert "blurred" in report and waited < 10, f"the next request waited {waited:.1f} s"
     assert slow.calls <= calls + 1  # at most the tile that was running

@@ -45,7 +45,7 @@ def test_untrained_model_returns_its_middle_frame(arch, task):
 
 @pytest.mark.parametrize("arch", ARCHITECTURES)
 def test_odd_multiples_of_the_network_work(arch):
-    model = _perturb(build_model(arch, "lite", "gaussian"))
+    model = _perturb(build_model(arch, "lite", ARCH_TASKS[arch][0]))
     h, w = 3 * model.multiple * 2, 5 * model.multiple * 2
     assert model(torch.rand(1, 3, h, w)).shape == (1, 3, h, w)
 
