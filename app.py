@@ -567,7 +567,7 @@ def build_deblur_tab(cfg: AppConfig) -> Callable[[gr.Blocks], None]:
             preview = gr.Image(label="Your photo", type="numpy", interactive=False, height=240,
                                elem_id="photo-preview")
             gallery = gr.Gallery(value=[(str(p), p.stem) for p in examples], visible=bool(examples),
-                                 label="Real blurry photos: click one to deblur it", columns=6, height="auto",
+                                 label="Real blurry photos: click one to deblur it", columns=6, height=150,
                                  allow_preview=False, elem_id="examples-gallery")
             example = gr.Dropdown(choices=list(BUILTIN_NAMES), value=None, label="...or a built-in (sharp) example",
                                   elem_id="example")
