@@ -20,7 +20,7 @@ import gradio as gr
 import numpy as np
 import pandas as pd
 import pytest
-import torch
+from slow_net import SlowNet
 from PIL import Image
 
 import app
@@ -615,21 +615,6 @@ def test_video_is_decoded_and_restored_as_a_stream(cfg, files, monkeypatch):
     # The first frame is restored before the last one is decoded (t-1, t, t+1 held at a time).
     last_decode = len(events) - 1 - events[::-1].index("decode")
     assert events.index("restore") < last_decode
-
-
-class SlowNet(torch.nn.Module):
-    """A 'network' that takes `delay` seconds per tile and counts its calls (cancellation tests)."""
-
-    frames, multiple, halo = 1, 1, 0
-
-    def __init__(self, delay: float = 1.0) -> None:
-        super().__init__()
-        self.calls, self.delay = 0, delay
-
-    def forward(self, x):
-        self.calls += 1
-        time.sleep(self.delay)
-        return x[:, :3]
 
 
 def test_closed_page_stops_its_job_and_frees_the_worker(server, files, monkeypatch):

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import torch
+from slow_net import SlowNet
 from PIL import Image
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -157,21 +157,6 @@ def test_deblur_photo_then_leaderboard_chart(served, page, tmp_path):
     assert chart.locator(".bars .point").count() >= 9  # 3 models x PSNR, SSIM, MSE
     assert "blurred (input)" in chart.inner_text()
     page.screenshot(path=str(shots / "app-leaderboards.png"), full_page=True)
-
-
-class SlowNet(torch.nn.Module):
-    """Stands in for a network: `delay` seconds per tile, counting its calls."""
-
-    frames, multiple, halo = 1, 1, 0
-
-    def __init__(self, delay: float) -> None:
-        super().__init__()
-        self.calls, self.delay = 0, delay
-
-    def forward(self, x):
-        self.calls += 1
-        time.sleep(self.delay)
-        return x[:, :3]
 
 
 def test_closing_the_page_frees_the_worker(served, page, tmp_path, monkeypatch):
