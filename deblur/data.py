@@ -54,6 +54,17 @@ HOLDOUT_VIDEO = "vtest.avi"
 # motion blur. Measured on the corpus: cuts in bikes.mp4 score 52-85, the fastest real motion
 # in any corpus clip scores 21.
 SCENE_CUT_DIFF = 40.0
+# A training clip is held in memory whole: at most this many bytes of it (uint8 frames). A 1080p
+# phone clip keeps its first ~43 frames (180 would take 1.1 GB); every clip of 640 px or less
+# keeps its 300.
+CLIP_BYTES = 256 << 20
+
+
+def clip_frame_limit(height: int, width: int, max_frames: int | None = None) -> int:
+    """Frames of an (height x width) RGB clip that fit CLIP_BYTES (at least 3), capped at
+    ``max_frames``: the rule read_clip and the corpus pack share."""
+    fit = max(3, CLIP_BYTES // max(1, 3 * int(height) * int(width)))
+    return fit if max_frames is None else min(int(max_frames), fit)
 
 CORPUS_MANIFEST = "manifest.csv"
 
@@ -554,6 +565,7 @@ def read_clip(path: str | os.PathLike, max_frames: int | None = 300,
     writes them). A centre t is usable when neither neighbour step (t-1 -> t, t -> t+1) is a
     scene cut by the rule of ``read_video_clip`` (mean difference above ``cut_threshold``), so
     a training triple never averages across a cut. Frames are held once; windows are indices.
+    At most ``max_frames`` frames and CLIP_BYTES of them are read (``clip_frame_limit``).
 
     Raises:
         DatasetError: missing path, fewer than 3 frames, frames that change size.
@@ -561,11 +573,12 @@ def read_clip(path: str | os.PathLike, max_frames: int | None = 300,
     """
     path = Path(path)
     _require_exists(path, "clip")
-    if path.is_dir():
-        files = [f for f in _images_in(path)][: max_frames if max_frames is not None else None]
-        frames = [read_image(f) for f in files]
-    else:
-        frames = list(iter_video(path, max_frames=max_frames))
+    source = (read_image(f) for f in _images_in(path)) if path.is_dir() else iter_video(path, max_frames=max_frames)
+    frames: list[np.ndarray] = []
+    for frame in source:  # the first frame's size sets the memory cap (clip_frame_limit)
+        frames.append(frame)
+        if len(frames) >= clip_frame_limit(*frames[0].shape[:2], max_frames):
+            break
     if len(frames) < 3:
         raise DatasetError(f"clip {path.name} has {len(frames)} frame(s): a training window needs 3")
     if any(f.shape != frames[0].shape for f in frames):

@@ -460,3 +460,18 @@ def test_read_clip_keeps_training_windows_off_scene_cuts(tmp_path):
     assert centres == [1, 4]
     _, all_centres = read_clip(tmp_path, cut_threshold=None)
     assert all_centres == [1, 2, 3, 4]
+
+
+def test_read_clip_holds_at_most_clip_bytes_of_a_large_clip(tmp_path, monkeypatch):
+    """A 1080p phone clip of 180 frames would take 1.1 GB held whole: read_clip keeps the first
+    frames that fit CLIP_BYTES (never fewer than 3), and the corpus pack uses the same rule."""
+    from PIL import Image
+
+    for i in range(8):
+        Image.fromarray(np.full((24, 32, 3), 10 * i, np.uint8)).save(tmp_path / f"{i:03d}.png")
+    monkeypatch.setattr(data, "CLIP_BYTES", 5 * 24 * 32 * 3)
+    clip, centres = data.read_clip(tmp_path, cut_threshold=None)
+    assert clip.shape[0] == 5 and centres == [1, 2, 3]
+    assert data.clip_frame_limit(24, 32, max_frames=4) == 4
+    monkeypatch.setattr(data, "CLIP_BYTES", 1)
+    assert data.read_clip(tmp_path)[0].shape[0] == 3
