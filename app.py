@@ -323,6 +323,9 @@ def check_model(name: str, cfg: AppConfig, task: str | None, have_kernel: bool) 
                 f"{name} deconvolves with the true blur kernel, which exists only when the app "
                 f"blurs the photo itself: {where}, or pick a network or blind_wiener"
             )
+        blurs = getattr(BASELINES[name], "blurs", None)
+        if task is not None and blurs is not None and task not in blurs:
+            raise gr.Error(f"{name} is for {' / '.join(blurs)} blur only; pick another model for {task} blur")
         return
     entry = _manifest_entry(cfg, name)
     if entry is None or name not in networks(cfg):

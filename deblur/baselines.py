@@ -6,7 +6,8 @@ Every entry of BASELINES is a callable ``restorer(frames_u8, kernel=None) -> uin
 - kernel: the blur PSF, float (kh, kw), in the convention of ``deblur.blur.apply_kernel``
   (convolution, centre at index k // 2); it is normalised to sum 1. ``None`` for blind methods.
 
-and has ``.name``, ``.needs_kernel`` and ``.frames`` (= 1), like the networks' attributes.
+and has ``.name``, ``.needs_kernel`` and ``.frames`` (= 1), like the networks' attributes; one
+that serves only some blur families says which in ``.blurs`` (default: all).
 
 =================  ============  ==================================================================
 name               needs_kernel  method
@@ -16,6 +17,8 @@ wiener             yes           Wiener deconvolution with the true kernel (skim
 richardson_lucy    yes           Richardson-Lucy with the true kernel, 30 iterations
 blind_wiener       no            Gaussian sigma identified by generalised cross-validation, then
                                  Wiener (a blind baseline for the Gaussian task)
+multiframe_wiener  no            motion only, three frames: the camera path fitted to the three
+                                 exposures, then multi-frame Wiener in tiles (deblur.multiframe)
 =================  ============  ==================================================================
 
 Why the borders get so much care: deconvolution in the Fourier domain assumes the image is
@@ -346,9 +349,12 @@ class BlindWiener:
         return _to_uint8(_wiener_deconvolve(img, k, adaptive_balance(img)))
 
 
+from deblur.multiframe import MultiFrameWiener  # noqa: E402 (it uses this module's padding)
+
 BASELINES: dict = {
     "blurred": Blurred(),
     "wiener": Wiener(),
     "richardson_lucy": RichardsonLucy(),
     "blind_wiener": BlindWiener(),
+    "multiframe_wiener": MultiFrameWiener(),
 }

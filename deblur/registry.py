@@ -73,7 +73,7 @@ class ModelInfo:
 
 def _baseline_info(name: str) -> ModelInfo:
     fn = BASELINES[name]
-    return ModelInfo(name, "baseline", BLURS, int(getattr(fn, "frames", 1)),
+    return ModelInfo(name, "baseline", tuple(getattr(fn, "blurs", BLURS)), int(getattr(fn, "frames", 1)),
                      bool(getattr(fn, "needs_kernel", False)))
 
 
@@ -104,7 +104,8 @@ def names(blur: str | None = None, weights_dir: str | Path | None = None, kernel
     kernel-aware ones, then the baselines (without any true-kernel oracle when ``kernel`` is False)."""
     infos = {n: i for n, i in shipped(weights_dir, strict).items() if blur is None or i.takes(blur)}
     oracles = [n + ORACLE_SUFFIX for n, i in infos.items() if kernel and _takes_sigma(i.arch)]
-    bases = [n for n in BASELINES if kernel or not _baseline_info(n).needs_kernel]
+    bases = [n for n in BASELINES if (kernel or not _baseline_info(n).needs_kernel)
+             and (blur is None or _baseline_info(n).takes(blur))]
     return list(infos) + oracles + bases
 
 
@@ -151,7 +152,10 @@ def lookup(name: str, blur: str | None = None, weights_dir: str | Path | None = 
         if ensemble:
             raise UnknownModelError(f"there is no {name}: the {ENSEMBLE_SUFFIX} self-ensemble is for networks, "
                                     f"{base} is a classical baseline")
-        return _baseline_info(base)
+        info = _baseline_info(base)
+        if blur is not None and not info.takes(blur):
+            raise IncompatibleModelError(f"{base} is for {' / '.join(info.blurs)} blur only, not {blur}")
+        return info
     if base.endswith(".safetensors"):
         info = _file_info(Path(base).expanduser())
         if blur is not None and not info.takes(blur):

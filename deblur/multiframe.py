@@ -1,0 +1,374 @@
+"""Three-frame motion deblurring from the physics of the exposures (issue 13).
+
+Frames t-1, t and t+1 of the motion task are three back-to-back exposures along one continuous
+camera path (``deblur.blur.synthesize_triplet``; REDS and GoPro were made the same way). Two
+consequences make the problem far easier than single-image deblurring:
+
+1. **The path is identifiable.** Each blurred frame is the scene convolved with the kernel of
+   its own piece of the path, ``B_i = I * k_i``, so for any two frames ``k_j * B_i = k_i * B_j``
+   (the cross-relation of multichannel blind deconvolution). A smooth path that satisfies it on
+   a few textured tiles is the camera's path: ``estimate_path`` fits one, anchored at the
+   middle instant of exposure t (the pose of the sharp target), by gradient descent on the
+   relative cross-relation residual of image gradients, started from the displacement between
+   the neighbours (cross-correlation). Its kernels are *not* centred: they carry the offset
+   between frame t and its middle instant, which a centred single-frame kernel (what the
+   ``richardson_lucy`` oracle is handed) cannot undo.
+2. **Three views are better conditioned than one.** The three kernels are different pieces of
+   the path, so their transfer functions rarely vanish at the same frequency: the multi-frame
+   Wiener filter ``sum_i conj(K_i) B_i / (sum_i |K_i|^2 + balance)`` recovers far more than
+   deconvolving frame t alone.
+
+The path model: translation velocity and rotation rate, each linear between ``KNOTS`` knots
+spread over the three exposures (a smooth path, piecewise quadratic; the synthesis draws its
+path the same way, but any smooth hand-held motion over a few tens of milliseconds is close to
+one). The kernel at an image point is the local displacement of the rotating, translating
+camera, so ``restore`` deconvolves in overlapping tiles, each with its own kernels.
+
+Real video is not a still: people walk between frames. A neighbour is trusted per tile by how
+well it satisfies the cross-relation with frame t under the fitted path (``consistency``): a
+tile where it does not (moving objects) leans on frame t alone. A single photo repeated three
+times gives identical frames: the fit finds no motion and the photo comes back unchanged --
+three frames, not one, are what this method uses.
+
+Measured (python -m eval, seed 42, 8 px camera paths): see the README's motion boards. Learned
+refinement of this output (the issue's last step) is left for a network to do.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.fft as sfft
+import torch
+
+from deblur.baselines import pad_for_deconvolution
+from deblur.errors import DeblurError
+
+KNOTS = 6            # velocity knots of the path model over the three exposures
+COARSE_KNOTS = 2     # ... fitted first with this many (see estimate_path)
+SUBFRAMES = 24       # path samples per exposure while fitting (kernels are rendered densely)
+EST_TILE = 96        # side of the tiles the path is fitted on (px, inside their margin)
+EST_GRID = 3         # one tile per cell of a 3 x 3 grid over the frame (the most textured)
+EST_STEPS = 150      # Adam steps of the fit
+EST_LR = 0.3         # px per exposure; a third of it after half the steps
+ROTATION_SCALE = 1e-2  # rotation knots are fitted in units of 0.01 rad per exposure
+BALANCE = 3e-3       # Wiener balance: noise-free-to-mildly-compressed 8-bit frames
+TILE, OVERLAP = 96, 24  # deconvolution tiles (px) and their overlap (blended with raised cosines)
+TRUST_SCALE = 0.05   # relative cross-relation residual at which a neighbour counts half
+DENSE_SPACING = 0.25  # px between rendered kernel samples
+MIN_SIDE = 48        # smaller frames come back unchanged (no room to fit a path)
+
+
+# ----------------------------------------------------------------------------- the path
+
+
+@dataclass(frozen=True)
+class CameraPath:
+    """A fitted camera motion over three exposures, relative to the middle instant of the middle
+    one: ``shift`` (3S, 2) px (x, y) and ``angle`` (3S,) rad at S samples per exposure, about the
+    frame centre ``centre`` (x, y). ``residual``: the fit's relative cross-relation residual."""
+
+    shift: np.ndarray
+    angle: np.ndarray
+    centre: tuple[float, float]
+    residual: float = 0.0
+
+    @property
+    def subframes(self) -> int:
+        return self.shift.shape[0] // 3
+
+    def displacement(self, x: float, y: float) -> np.ndarray:
+        """Displacement (3S, 2) of the image point (x, y) (px, absolute) over the exposures."""
+        px, py = x - self.centre[0], y - self.centre[1]
+        c, s = np.cos(self.angle), np.sin(self.angle)
+        return np.stack([c * px - s * py - px + self.shift[:, 0], s * px + c * py - py + self.shift[:, 1]], 1)
+
+    def extent(self, height: int, width: int) -> float:
+        """Largest displacement of any image corner or the centre (px)."""
+        pts = [(0, 0), (width - 1, 0), (0, height - 1), (width - 1, height - 1), self.centre]
+        return float(max(np.abs(self.displacement(x, y)).max() for x, y in pts))
+
+    def kernels(self, x: float, y: float, radius: int) -> list[np.ndarray]:
+        """The three PSFs (2r+1, 2r+1) at image point (x, y), in ``deblur.blur.apply_kernel``'s
+        convention, not centred: their offsets are the frames' offsets from the middle instant."""
+        d = self.displacement(x, y)
+        s = self.subframes
+        return [_rasterize(_densify(-d[i * s : (i + 1) * s]), radius) for i in range(3)]
+
+
+def _densify(path: np.ndarray) -> np.ndarray:
+    """Samples (N, 2) of one exposure, equally spaced in time, refined by linear interpolation
+    until consecutive points are at most DENSE_SPACING px apart: the exposure spends equal time
+    between consecutive samples, so each gets equal weight (uniform in time, not in length)."""
+    if len(path) < 2:
+        return path
+    gap = float(np.linalg.norm(np.diff(path, axis=0), axis=1).max())
+    m = max(1, int(math.ceil(gap / DENSE_SPACING)))
+    t = np.arange((len(path) - 1) * m + 1) / m
+    return np.stack([np.interp(t, np.arange(len(path)), path[:, k]) for k in range(2)], 1)
+
+
+def _rasterize(points: np.ndarray, radius: int) -> np.ndarray:
+    """Bilinear splat of points (N, 2) (x, y) into a (2r+1)^2 kernel centred at offset 0."""
+    size = 2 * radius + 1
+    k = np.zeros((size, size))
+    xs, ys = points[:, 0] + radius, points[:, 1] + radius
+    x0, y0 = np.floor(xs).astype(int), np.floor(ys).astype(int)
+    fx, fy = xs - x0, ys - y0
+    for dx, dy, w in ((0, 0, (1 - fx) * (1 - fy)), (1, 0, fx * (1 - fy)), (0, 1, (1 - fx) * fy), (1, 1, fx * fy)):
+        xi, yi = x0 + dx, y0 + dy
+        ok = (xi >= 0) & (xi < size) & (yi >= 0) & (yi < size)
+        np.add.at(k, (yi[ok], xi[ok]), w[ok])
+    total = k.sum()
+    if total <= 0:
+        raise DeblurError("the fitted camera path leaves the kernel window")
+    return k / total
+
+
+def _knots(values: torch.Tensor, n: int) -> torch.Tensor:
+    """Linear interpolation of knot values (K, D) at n evenly spaced times -> (n, D)."""
+    k = values.shape[0]
+    pos = torch.linspace(0.0, 1.0, n, dtype=values.dtype) * (k - 1)
+    i0 = pos.floor().long().clamp(max=k - 2)
+    f = (pos - i0)[:, None]
+    return values[i0] * (1 - f) + values[i0 + 1] * f
+
+
+def _path(velocity: torch.Tensor, rate: torch.Tensor, s: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(shift (3S, 2), angle (3S,)) from knot velocities (px per exposure) and rotation rates
+    (ROTATION_SCALE rad per exposure), both zero at the middle instant of exposure t."""
+    n, mid = 3 * s, s + s // 2
+    shift = torch.cumsum(_knots(velocity, n) / s, 0)
+    angle = torch.cumsum(_knots(rate[:, None], n)[:, 0] * ROTATION_SCALE / s, 0)
+    return shift - shift[mid], angle - angle[mid]
+
+
+def _splat(points: torch.Tensor, radius: int) -> torch.Tensor:
+    """Differentiable bilinear splat of (B, M, 2) points into (B, 2r+1, 2r+1) unit-sum kernels."""
+    b = points.shape[0]
+    size = 2 * radius + 1
+    xs, ys = points[..., 0] + radius, points[..., 1] + radius
+    x0, y0 = xs.detach().floor(), ys.detach().floor()
+    fx, fy = xs - x0, ys - y0
+    x0, y0 = x0.long(), y0.long()
+    base = (torch.arange(b) * size * size)[:, None]
+    k = torch.zeros(b * size * size, dtype=points.dtype)
+    for dx, dy, w in ((0, 0, (1 - fx) * (1 - fy)), (1, 0, fx * (1 - fy)), (0, 1, (1 - fx) * fy), (1, 1, fx * fy)):
+        xi, yi = (x0 + dx).clamp(0, size - 1), (y0 + dy).clamp(0, size - 1)
+        k = k.index_add(0, (base + yi * size + xi).reshape(-1), w.reshape(-1))
+    k = k.reshape(b, size, size)
+    return k / k.sum(dim=(1, 2), keepdim=True).clamp_min(1e-12)
+
+
+def _textured_tiles(grey: np.ndarray, side: int, grid: int) -> list[tuple[int, int]]:
+    """Top-left corners of ``side`` px tiles: the most textured one (gradient energy) in each
+    cell of a ``grid`` x ``grid`` partition of the frame, skipping near-flat cells. Spread over
+    the frame so the fit sees rotation (a rotation is a shift that varies across the frame);
+    textured, because a path is only visible where there is texture."""
+    h, w = grey.shape
+    gy, gx = np.gradient(grey)
+    energy = gy * gy + gx * gx
+    step = max(side // 4, 8)
+    cands = [(float(energy[y : y + side, x : x + side].mean()), y, x)
+             for y in _starts(h, side, step) for x in _starts(w, side, step)]
+    best: dict[tuple[int, int], tuple[float, int, int]] = {}
+    for e, y, x in cands:
+        cell = (min(grid - 1, (y + side // 2) * grid // h), min(grid - 1, (x + side // 2) * grid // w))
+        if cell not in best or e > best[cell][0]:
+            best[cell] = (e, y, x)
+    top = max(e for e, _, _ in best.values())
+    return sorted({(y, x) for e, y, x in best.values() if e >= 0.05 * top})
+
+
+def _xcorr_shift(ref: np.ndarray, moving: np.ndarray) -> np.ndarray:
+    """(x, y) displacement of ``moving``'s content relative to ``ref`` (sub-pixel cross-correlation)."""
+    from skimage.registration import phase_cross_correlation
+
+    shift = phase_cross_correlation(ref, moving, upsample_factor=10, normalization=None)[0]
+    return np.array([shift[1], shift[0]], dtype=np.float64)
+
+
+def estimate_path(frames: np.ndarray, steps: int = EST_STEPS) -> CameraPath:
+    """Fit the camera path of three blurred exposures (3, H, W, 3) uint8 (see the module
+    docstring). Deterministic; about 10-15 s on two CPU cores whatever the frame size (it
+    looks at EST_GRID ** 2 tiles at most)."""
+    frames = _check(frames)
+    grey = frames.astype(np.float64).mean(axis=-1) / 255.0
+    h, w = grey.shape[1:]
+    centre = ((w - 1) / 2.0, (h - 1) / 2.0)
+    still = CameraPath(np.zeros((3 * SUBFRAMES, 2)), np.zeros(3 * SUBFRAMES), centre)
+    if np.array_equal(frames[0], frames[1]) and np.array_equal(frames[1], frames[2]):
+        return still  # one photo repeated: no motion to find
+    # The neighbours' displacement gives the speed, hence the margin the kernels need.
+    side0 = min(h, w, 256)
+    y0, x0 = (h - side0) // 2, (w - side0) // 2
+    win = np.hanning(side0)[:, None] * np.hanning(side0)[None]
+    crop = [(g[y0 : y0 + side0, x0 : x0 + side0] - g[y0 : y0 + side0, x0 : x0 + side0].mean()) * win for g in grey]
+    speed = float(np.linalg.norm(_xcorr_shift(crop[1], crop[2]) - _xcorr_shift(crop[1], crop[0]))) / 2.0
+    radius = int(min(64, max(8, math.ceil(1.8 * speed + 0.01 * max(h, w) + 6))))
+    side = min(EST_TILE + 2 * radius, h, w)
+    if side - 2 * radius < 16:
+        return still
+    tiles = _textured_tiles(grey[1], side, EST_GRID)
+    win = np.hanning(side)[:, None] * np.hanning(side)[None]
+    grads, where, inits = [], [], []
+    for y, x in tiles:
+        t = grey[:, y : y + side, x : x + side]
+        c = [(g - g.mean()) * win for g in t]
+        inits.append((_xcorr_shift(c[1], c[2]) - _xcorr_shift(c[1], c[0])) / 2.0)
+        tt = torch.from_numpy(np.ascontiguousarray(t))
+        grads.append(torch.stack([tt[:, 1:, :-1] - tt[:, :-1, :-1], tt[:, :-1, 1:] - tt[:, :-1, :-1]], 1))
+        where.append([x + side / 2.0 - centre[0], y + side / 2.0 - centre[1]])
+    g = torch.stack(grads)                                   # (T, 3, 2, side-1, side-1)
+    shape = g.shape[-2:]
+    gf = torch.fft.rfft2(g)
+    xy = torch.tensor(where, dtype=torch.float64)
+    nt, s = len(tiles), SUBFRAMES
+    velocity = torch.tensor(np.tile(np.median(inits, axis=0), (COARSE_KNOTS, 1)), dtype=torch.float64)
+    rate = torch.zeros(COARSE_KNOTS, dtype=torch.float64)
+
+    def residual(velocity: torch.Tensor, rate: torch.Tensor) -> torch.Tensor:
+        shift, angle = _path(velocity, rate, s)
+        c, sn = torch.cos(angle)[None], torch.sin(angle)[None]
+        px, py = xy[:, :1], xy[:, 1:]
+        d = torch.stack([c * px - sn * py - px + shift[None, :, 0], sn * px + c * py - py + shift[None, :, 1]], -1)
+        k = _splat(-d.reshape(nt * 3, s, 2), radius).reshape(nt, 3, 2 * radius + 1, 2 * radius + 1)
+        kp = torch.zeros(nt, 3, *shape, dtype=k.dtype)
+        kp[..., : 2 * radius + 1, : 2 * radius + 1] = k
+        kf = torch.fft.rfft2(torch.roll(kp, (-radius, -radius), (-2, -1)))[:, :, None]
+        num = den = torch.zeros((), dtype=torch.float64)
+        r = radius
+        for i, j in ((0, 1), (1, 2), (0, 2)):
+            a = torch.fft.irfft2(gf[:, i] * kf[:, j], s=shape)[..., r:-r, r:-r]
+            b = torch.fft.irfft2(gf[:, j] * kf[:, i], s=shape)[..., r:-r, r:-r]
+            num = num + (a - b).pow(2).sum()
+            den = den + a.pow(2).sum() + b.pow(2).sum()
+        return num / den.clamp_min(1e-12)
+
+    # Coarse to fine: a path with COARSE_KNOTS knots (steady acceleration) first -- fewer local
+    # minima -- then KNOTS knots started from it.
+    for knots, n_steps in ((COARSE_KNOTS, steps // 2), (KNOTS, steps)):
+        velocity = _knots(velocity, knots).clone().requires_grad_(True)
+        rate = _knots(rate[:, None], knots)[:, 0].clone().requires_grad_(True)
+        opt = torch.optim.Adam([velocity, rate], lr=EST_LR)
+        for step in range(n_steps):
+            if step == n_steps // 2:
+                for group in opt.param_groups:
+                    group["lr"] = EST_LR / 3.0
+            opt.zero_grad()
+            loss = residual(velocity, rate)
+            loss.backward()
+            opt.step()
+        velocity, rate = velocity.detach(), rate.detach()
+    with torch.no_grad():
+        final = float(residual(velocity, rate))
+        shift, angle = _path(velocity, rate, s)
+    return CameraPath(shift.numpy(), angle.numpy(), centre, final)
+
+
+# ----------------------------------------------------------------------------- deconvolution
+
+
+def _otf(kernel: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    kp = np.zeros(shape)
+    n = kernel.shape[0]
+    kp[:n, :n] = kernel
+    return sfft.rfft2(np.roll(kp, (-(n // 2), -(n // 2)), (0, 1)))
+
+
+def consistency(tile: np.ndarray, kernels: list[np.ndarray]) -> list[float]:
+    """Relative cross-relation residual of each neighbour (t-1, t+1) with frame t on a tile
+    (3, h, w, 3) float: ~0 where the neighbour is the same scene under the fitted path, large
+    where something moved on its own (or the path is wrong here)."""
+    from scipy.signal import fftconvolve
+
+    g = [np.gradient(f.mean(axis=-1), axis=1) for f in tile]
+    out = []
+    for i in (0, 2):
+        a, b = fftconvolve(g[i], kernels[1], mode="valid"), fftconvolve(g[1], kernels[i], mode="valid")
+        out.append(float(((a - b) ** 2).sum() / max((a * a).sum() + (b * b).sum(), 1e-12)))
+    return out
+
+
+def multiframe_wiener(tile: np.ndarray, kernels: list[np.ndarray], weights: list[float],
+                      balance: float = BALANCE) -> np.ndarray:
+    """sum_i w_i conj(K_i) B_i / (sum_i w_i |K_i|^2 + balance) on a tile (F, h, w, 3) float in
+    [0, 1], with the baselines' reflect-and-taper padding; returns (h, w, 3), clipped."""
+    num = den = 0.0
+    for frame, k, w in zip(tile, kernels, weights):
+        padded, crop = pad_for_deconvolution(frame, k.shape)
+        x = np.moveaxis(padded, -1, 0)
+        kf = _otf(k, x.shape[1:])
+        num = num + w * np.conj(kf) * sfft.rfft2(x, workers=-1)
+        den = den + w * (kf.real ** 2 + kf.imag ** 2)
+    out = sfft.irfft2(num / (den + balance), s=x.shape[1:], workers=-1)
+    return np.clip(np.moveaxis(out, 0, -1)[crop], 0.0, 1.0)
+
+
+def _starts(n: int, tile: int, step: int) -> list[int]:
+    if n <= tile:
+        return [0]
+    s = list(range(0, n - tile + 1, step))
+    return s if s[-1] + tile >= n else s + [n - tile]
+
+
+def restore(frames: np.ndarray, path: CameraPath | None = None, tile: int = TILE, overlap: int = OVERLAP,
+            balance: float = BALANCE) -> np.ndarray:
+    """Deblur frame t of three exposures (3, H, W, 3) uint8 -> (H, W, 3) uint8: fit the path
+    (unless given), then multi-frame Wiener in overlapping tiles, each with its local kernels
+    and its trust in the neighbours, blended with raised-cosine windows."""
+    frames = _check(frames)
+    h, w = frames.shape[1:3]
+    if min(h, w) < MIN_SIDE:
+        return frames[1].copy()
+    path = estimate_path(frames) if path is None else path
+    if path.extent(h, w) < 0.05:
+        return frames[1].copy()
+    radius = int(math.ceil(path.extent(h, w))) + 2
+    src = frames.astype(np.float64) / 255.0
+    out = np.zeros((h, w, 3))
+    total = np.zeros((h, w, 1))
+    step = max(1, tile - overlap)
+    for y in _starts(h, tile, step):
+        for x in _starts(w, tile, step):
+            t = src[:, y : y + tile, x : x + tile]
+            th, tw = t.shape[1:3]
+            k = path.kernels(x + (tw - 1) / 2.0, y + (th - 1) / 2.0, radius)
+            trust = [1.0 / (1.0 + (e / TRUST_SCALE) ** 2) for e in consistency(t, k)]
+            r = multiframe_wiener(t, k, [trust[0], 1.0, trust[1]], balance)
+            win = (np.hanning(th + 2)[1:-1, None] * np.hanning(tw + 2)[None, 1:-1])[..., None] + 1e-6
+            out[y : y + th, x : x + tw] += r * win
+            total[y : y + th, x : x + tw] += win
+    return np.clip(np.rint(out / total * 255.0), 0, 255).astype(np.uint8)
+
+
+def _check(frames: np.ndarray) -> np.ndarray:
+    frames = np.asarray(frames)
+    if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[0] != 3 or frames.shape[-1] != 3:
+        raise DeblurError(f"multi-frame deblurring takes three RGB uint8 frames (3, H, W, 3), got "
+                          f"{frames.dtype} {frames.shape}")
+    return frames
+
+
+@dataclass(frozen=True)
+class MultiFrameWiener:
+    """The restorer of ``deblur.baselines.BASELINES``: blind, three frames, motion blur only.
+    A single image (H, W, 3) or fewer than three frames comes back unchanged: the method needs
+    the neighbours."""
+
+    name: str = "multiframe_wiener"
+    needs_kernel: bool = False
+    frames: int = 3
+    blurs: tuple[str, ...] = ("motion",)
+
+    def __call__(self, frames: np.ndarray, kernel: np.ndarray | None = None) -> np.ndarray:
+        frames = np.asarray(frames)
+        if frames.dtype != np.uint8:
+            raise DeblurError(f"multiframe_wiener expects uint8 frames, got dtype {frames.dtype}")
+        if frames.ndim == 3:
+            return frames.copy()
+        if frames.shape[0] != 3:
+            return frames[frames.shape[0] // 2].copy()
+        return restore(frames)
