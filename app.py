@@ -101,6 +101,7 @@ BASELINE_NOTES = {
     "wiener": "classical, true kernel: needs 'Blur it first'",
     "richardson_lucy": "classical, true kernel: needs 'Blur it first'",
     "blind_wiener": "classical, blind: assumes Gaussian blur",
+    "multiframe_wiener": "classical, blind, 3 frames: fits the camera path, 15-40 s",
 }
 ORACLE_KIND = "oracle (given the true kernel)"
 OUTPUT_DIR = Path(tempfile.gettempdir()) / "deep-deblur-app"
@@ -261,16 +262,21 @@ def _manifest_entry(cfg: AppConfig, name: str) -> dict | None:
     return read_manifest(cfg.weights_dir, strict=False).get(name)
 
 
-def baseline_choices(kernel_baselines: bool = True) -> list[tuple[str, str]]:
-    """(label, name) pairs of the classical baselines (without the kernel-based ones if asked)."""
+def baseline_choices(kernel_baselines: bool = True, task: str | None = None,
+                     single_frame: bool = False) -> list[tuple[str, str]]:
+    """(label, name) pairs of the classical baselines: without the kernel-based ones if asked,
+    only those for blur type ``task`` if given, only single-frame ones if asked."""
     return [(f"{name} ({BASELINE_NOTES.get(name, 'classical baseline')})", name)
-            for name, restorer in BASELINES.items() if kernel_baselines or not restorer.needs_kernel]
+            for name, restorer in BASELINES.items()
+            if (kernel_baselines or not restorer.needs_kernel)
+            and (task is None or task in getattr(restorer, "blurs", (task,)))
+            and (not single_frame or getattr(restorer, "frames", 1) == 1)]
 
 
 def model_choices(cfg: AppConfig, task: str) -> list[tuple[str, str]]:
     """(label, name) pairs for the photo model dropdown: networks for `task`, then the baselines."""
     kind = TASK_LABELS.get(task, task).split(" (")[0].lower()
-    return [(f"{name} (network for {kind} blur)", name) for name in networks(cfg, task)] + baseline_choices()
+    return [(f"{name} (network for {kind} blur)", name) for name in networks(cfg, task)] + baseline_choices(task=task)
 
 
 def default_model(cfg: AppConfig, task: str) -> str:
@@ -657,7 +663,8 @@ def video_model_choices(cfg: AppConfig) -> list[tuple[str, str]]:
     """Motion networks first (they see 3 frames), then single-frame ones, then blind baselines."""
     nets = [(f"{n} (network, 3 frames)", n) for n in networks(cfg, "motion")]
     nets += [(f"{n} (network, 1 frame)", n) for t in ("gaussian", "camera") for n in networks(cfg, t)]
-    return nets + baseline_choices(kernel_baselines=False)
+    # Three-frame classical methods fit a camera path per frame (15-40 s): too slow for a clip.
+    return nets + baseline_choices(kernel_baselines=False, single_frame=True)
 
 
 def default_video_model(cfg: AppConfig) -> str:

@@ -251,6 +251,8 @@ def test_model_lists_follow_the_blur_type(cfg, tmp_path):
     assert {"blurred", "wiener", "richardson_lucy"} <= set(gauss) & set(motion)
     video = [v for _, v in app.video_model_choices(cfg)]
     assert video[:2] == ["atrous_net-motion", "carlo_net-gaussian"] and "wiener" not in video
+    # the three-frame classical method: motion photos only (too slow for a clip)
+    assert "multiframe_wiener" in motion and "multiframe_wiener" not in gauss and "multiframe_wiener" not in video
     models, slider, note = app.blur_type_changed("motion", cfg=cfg)
     assert models["value"] == "atrous_net-motion" and slider["label"] == app.STRENGTH["motion"][4]
     empty = app.AppConfig(weights_dir=tmp_path, leaderboards_dir=tmp_path)
