@@ -68,16 +68,23 @@ def _rasterize(points: np.ndarray, size: int | None = None) -> np.ndarray:
         extent = float(np.abs(pts).max()) if len(pts) else 0.0
         size = 2 * int(math.ceil(extent)) + 3
     size |= 1
+    kernel = splat(pts, size)
+    return kernel / kernel.sum()
+
+
+def splat(points: np.ndarray, size: int) -> np.ndarray:
+    """Bilinear splat of points (N, 2) (x, y), offsets from the centre of an odd (size, size)
+    grid, each of weight 1; points (or corners) outside the grid are dropped. Not normalised."""
     c = (size - 1) / 2.0
     kernel = np.zeros((size, size), dtype=np.float64)
-    xs, ys = pts[:, 0] + c, pts[:, 1] + c
+    xs, ys = points[:, 0] + c, points[:, 1] + c
     x0, y0 = np.floor(xs).astype(int), np.floor(ys).astype(int)
     fx, fy = xs - x0, ys - y0
     for dx, dy, w in ((0, 0, (1 - fx) * (1 - fy)), (1, 0, fx * (1 - fy)), (0, 1, (1 - fx) * fy), (1, 1, fx * fy)):
         xi, yi = x0 + dx, y0 + dy
         ok = (xi >= 0) & (xi < size) & (yi >= 0) & (yi < size)
         np.add.at(kernel, (yi[ok], xi[ok]), w[ok])
-    return kernel / kernel.sum()
+    return kernel
 
 
 def _densify(path: np.ndarray, spacing: float = 0.25) -> np.ndarray:

@@ -44,6 +44,7 @@ import scipy.fft as sfft
 import torch
 
 from deblur.baselines import pad_for_deconvolution
+from deblur.blur import splat
 from deblur.errors import DeblurError
 
 KNOTS = 6            # velocity knots of the path model over the three exposures
@@ -111,16 +112,8 @@ def _densify(path: np.ndarray) -> np.ndarray:
 
 
 def _rasterize(points: np.ndarray, radius: int) -> np.ndarray:
-    """Bilinear splat of points (N, 2) (x, y) into a (2r+1)^2 kernel centred at offset 0."""
-    size = 2 * radius + 1
-    k = np.zeros((size, size))
-    xs, ys = points[:, 0] + radius, points[:, 1] + radius
-    x0, y0 = np.floor(xs).astype(int), np.floor(ys).astype(int)
-    fx, fy = xs - x0, ys - y0
-    for dx, dy, w in ((0, 0, (1 - fx) * (1 - fy)), (1, 0, fx * (1 - fy)), (0, 1, (1 - fx) * fy), (1, 1, fx * fy)):
-        xi, yi = x0 + dx, y0 + dy
-        ok = (xi >= 0) & (xi < size) & (yi >= 0) & (yi < size)
-        np.add.at(k, (yi[ok], xi[ok]), w[ok])
+    """Unit-sum (2r+1)^2 kernel of points (N, 2) (x, y) splatted around offset 0 (not centred)."""
+    k = splat(points, 2 * radius + 1)
     total = k.sum()
     if total <= 0:
         raise DeblurError("the fitted camera path leaves the kernel window")
