@@ -49,6 +49,7 @@ from skimage.restoration import uft, wiener as _skimage_wiener
 
 from deblur.blur import gaussian_kernel
 from deblur.errors import DeblurError
+from deblur.multiframe import MultiFrameWiener
 
 # --------------------------------------------------------------------------------------------
 # Shared helpers
@@ -348,8 +349,6 @@ class BlindWiener:
             return img_u8.copy()
         return _to_uint8(_wiener_deconvolve(img, k, adaptive_balance(img)))
 
-
-from deblur.multiframe import MultiFrameWiener  # noqa: E402 (it uses this module's padding)
 
 BASELINES: dict = {
     "blurred": Blurred(),

@@ -43,7 +43,8 @@ import numpy as np
 import scipy.fft as sfft
 import torch
 
-from deblur.baselines import pad_for_deconvolution
+from skimage.restoration import uft
+
 from deblur.blur import splat
 from deblur.errors import DeblurError
 
@@ -82,9 +83,8 @@ class CameraPath:
 
     def displacement(self, x: float, y: float) -> np.ndarray:
         """Displacement (3S, 2) of the image point (x, y) (px, absolute) over the exposures."""
-        px, py = x - self.centre[0], y - self.centre[1]
-        c, s = np.cos(self.angle), np.sin(self.angle)
-        return np.stack([c * px - s * py - px + self.shift[:, 0], s * px + c * py - py + self.shift[:, 1]], 1)
+        dx, dy = _moved(self.shift, np.cos(self.angle), np.sin(self.angle), x - self.centre[0], y - self.centre[1])
+        return np.stack([dx, dy], 1)
 
     def extent(self, height: int, width: int) -> float:
         """Largest displacement of any image corner or the centre (px)."""
@@ -97,6 +97,12 @@ class CameraPath:
         d = self.displacement(x, y)
         s = self.subframes
         return [_rasterize(_densify(-d[i * s : (i + 1) * s]), radius) for i in range(3)]
+
+
+def _moved(shift, cos, sin, px, py):
+    """(dx, dy) displacement of a point at (px, py) from the rotation centre under rotations
+    (cos, sin) plus shifts ``shift`` (..., 2): numpy or torch, broadcasting."""
+    return cos * px - sin * py - px + shift[..., 0], sin * px + cos * py - py + shift[..., 1]
 
 
 def _densify(path: np.ndarray) -> np.ndarray:
@@ -183,6 +189,14 @@ def _xcorr_shift(ref: np.ndarray, moving: np.ndarray) -> np.ndarray:
     return np.array([shift[1], shift[0]], dtype=np.float64)
 
 
+def _neighbour_speed(crops: np.ndarray) -> np.ndarray:
+    """(x, y) px per exposure from three grey crops (3, h, w): half the displacement of t+1
+    relative to t-1, measured against frame t (Hann-windowed, mean removed)."""
+    win = np.hanning(crops.shape[1])[:, None] * np.hanning(crops.shape[2])[None]
+    c = [(g - g.mean()) * win for g in crops]
+    return (_xcorr_shift(c[1], c[2]) - _xcorr_shift(c[1], c[0])) / 2.0
+
+
 def estimate_path(frames: np.ndarray, steps: int = EST_STEPS) -> CameraPath:
     """Fit the camera path of three blurred exposures (3, H, W, 3) uint8 (see the module
     docstring). Deterministic; about 10-15 s on two CPU cores whatever the frame size (it
@@ -197,20 +211,16 @@ def estimate_path(frames: np.ndarray, steps: int = EST_STEPS) -> CameraPath:
     # The neighbours' displacement gives the speed, hence the margin the kernels need.
     side0 = min(h, w, 256)
     y0, x0 = (h - side0) // 2, (w - side0) // 2
-    win = np.hanning(side0)[:, None] * np.hanning(side0)[None]
-    crop = [(g[y0 : y0 + side0, x0 : x0 + side0] - g[y0 : y0 + side0, x0 : x0 + side0].mean()) * win for g in grey]
-    speed = float(np.linalg.norm(_xcorr_shift(crop[1], crop[2]) - _xcorr_shift(crop[1], crop[0]))) / 2.0
+    speed = float(np.linalg.norm(_neighbour_speed(grey[:, y0 : y0 + side0, x0 : x0 + side0])))
     radius = int(min(64, max(8, math.ceil(1.8 * speed + 0.01 * max(h, w) + 6))))
     side = min(EST_TILE + 2 * radius, h, w)
     if side - 2 * radius < 16:
         return still
     tiles = _textured_tiles(grey[1], side, EST_GRID)
-    win = np.hanning(side)[:, None] * np.hanning(side)[None]
     grads, where, inits = [], [], []
     for y, x in tiles:
         t = grey[:, y : y + side, x : x + side]
-        c = [(g - g.mean()) * win for g in t]
-        inits.append((_xcorr_shift(c[1], c[2]) - _xcorr_shift(c[1], c[0])) / 2.0)
+        inits.append(_neighbour_speed(t))
         tt = torch.from_numpy(np.ascontiguousarray(t))
         grads.append(torch.stack([tt[:, 1:, :-1] - tt[:, :-1, :-1], tt[:, :-1, 1:] - tt[:, :-1, :-1]], 1))
         where.append([x + side / 2.0 - centre[0], y + side / 2.0 - centre[1]])
@@ -224,9 +234,7 @@ def estimate_path(frames: np.ndarray, steps: int = EST_STEPS) -> CameraPath:
 
     def residual(velocity: torch.Tensor, rate: torch.Tensor) -> torch.Tensor:
         shift, angle = _path(velocity, rate, s)
-        c, sn = torch.cos(angle)[None], torch.sin(angle)[None]
-        px, py = xy[:, :1], xy[:, 1:]
-        d = torch.stack([c * px - sn * py - px + shift[None, :, 0], sn * px + c * py - py + shift[None, :, 1]], -1)
+        d = torch.stack(_moved(shift[None], torch.cos(angle)[None], torch.sin(angle)[None], xy[:, :1], xy[:, 1:]), -1)
         k = _splat(-d.reshape(nt * 3, s, 2), radius).reshape(nt, 3, 2 * radius + 1, 2 * radius + 1)
         kp = torch.zeros(nt, 3, *shape, dtype=k.dtype)
         kp[..., : 2 * radius + 1, : 2 * radius + 1] = k
@@ -264,13 +272,6 @@ def estimate_path(frames: np.ndarray, steps: int = EST_STEPS) -> CameraPath:
 # ----------------------------------------------------------------------------- deconvolution
 
 
-def _otf(kernel: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    kp = np.zeros(shape)
-    n = kernel.shape[0]
-    kp[:n, :n] = kernel
-    return sfft.rfft2(np.roll(kp, (-(n // 2), -(n // 2)), (0, 1)))
-
-
 def consistency(tile: np.ndarray, kernels: list[np.ndarray]) -> list[float]:
     """Relative cross-relation residual of each neighbour (t-1, t+1) with frame t on a tile
     (3, h, w, 3) float: ~0 where the neighbour is the same scene under the fitted path, large
@@ -289,11 +290,13 @@ def multiframe_wiener(tile: np.ndarray, kernels: list[np.ndarray], weights: list
                       balance: float = BALANCE) -> np.ndarray:
     """sum_i w_i conj(K_i) B_i / (sum_i w_i |K_i|^2 + balance) on a tile (F, h, w, 3) float in
     [0, 1], with the baselines' reflect-and-taper padding; returns (h, w, 3), clipped."""
+    from deblur.baselines import pad_for_deconvolution  # here: deblur.baselines registers this module
+
     num = den = 0.0
     for frame, k, w in zip(tile, kernels, weights):
         padded, crop = pad_for_deconvolution(frame, k.shape)
         x = np.moveaxis(padded, -1, 0)
-        kf = _otf(k, x.shape[1:])
+        kf = uft.ir2tf(k, x.shape[1:], is_real=True)
         num = num + w * np.conj(kf) * sfft.rfft2(x, workers=-1)
         den = den + w * (kf.real ** 2 + kf.imag ** 2)
     out = sfft.irfft2(num / (den + balance), s=x.shape[1:], workers=-1)
@@ -317,9 +320,10 @@ def restore(frames: np.ndarray, path: CameraPath | None = None, tile: int = TILE
     if min(h, w) < MIN_SIDE:
         return frames[1].copy()
     path = estimate_path(frames) if path is None else path
-    if path.extent(h, w) < 0.05:
+    extent = path.extent(h, w)
+    if extent < 0.05:
         return frames[1].copy()
-    radius = int(math.ceil(path.extent(h, w))) + 2
+    radius = int(math.ceil(extent)) + 2
     src = frames.astype(np.float64) / 255.0
     out = np.zeros((h, w, 3))
     total = np.zeros((h, w, 1))

@@ -8,6 +8,8 @@ a blur it cannot take.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import skimage.data
@@ -108,3 +110,12 @@ def test_registry_offers_it_for_motion_blur_only():
     assert info.kind == "baseline" and info.frames == 3 and not info.needs_kernel
     with pytest.raises(registry.IncompatibleModelError, match="motion"):
         registry.lookup("multiframe_wiener", "gaussian")
+
+
+def test_the_module_imports_on_its_own():
+    """deblur.baselines registers multiframe_wiener, so deblur.multiframe must not need baselines
+    at import time (a cycle that only showed when multiframe was imported first)."""
+    import subprocess
+    import sys
+
+    subprocess.run([sys.executable, "-c", "import deblur.multiframe"], check=True, cwd=Path(__file__).resolve().parent.parent)
