@@ -276,7 +276,9 @@ def baseline_choices(kernel_baselines: bool = True, task: str | None = None,
 def model_choices(cfg: AppConfig, task: str) -> list[tuple[str, str]]:
     """(label, name) pairs for the photo model dropdown: networks for `task`, then the baselines."""
     kind = TASK_LABELS.get(task, task).split(" (")[0].lower()
-    return [(f"{name} (network for {kind} blur)", name) for name in networks(cfg, task)] + baseline_choices(task=task)
+    infos = registry.shipped(cfg.weights_dir, strict=False)
+    return [(f"{name} (network on the 3-frame path fit: frame triplets, 15-40 s)" if registry.takes_prior(infos[name])
+             else f"{name} (network for {kind} blur)", name) for name in networks(cfg, task)] + baseline_choices(task=task)
 
 
 def default_model(cfg: AppConfig, task: str) -> str:
@@ -661,14 +663,20 @@ def build_deblur_tab(cfg: AppConfig) -> Callable[[gr.Blocks], None]:
 
 def video_model_choices(cfg: AppConfig) -> list[tuple[str, str]]:
     """Motion networks first (they see 3 frames), then single-frame ones, then blind baselines."""
-    nets = [(f"{n} (network, 3 frames)", n) for n in networks(cfg, "motion")]
-    nets += [(f"{n} (network, 1 frame)", n) for t in ("gaussian", "camera") for n in networks(cfg, t)]
+    nets = [(f"{n} (network, 3 frames)", n) for n in video_networks(cfg, "motion")]
+    nets += [(f"{n} (network, 1 frame)", n) for t in ("gaussian", "camera") for n in video_networks(cfg, t)]
     # Three-frame classical methods fit a camera path per frame (15-40 s): too slow for a clip.
     return nets + baseline_choices(kernel_baselines=False, single_frame=True)
 
 
+def video_networks(cfg: AppConfig, task: str) -> list[str]:
+    """``networks`` without those that fit a camera path per frame (15-40 s each: photos only)."""
+    infos = registry.shipped(cfg.weights_dir, strict=False)
+    return [n for n in networks(cfg, task) if not registry.takes_prior(infos[n])]
+
+
 def default_video_model(cfg: AppConfig) -> str:
-    nets = networks(cfg, "motion") or networks(cfg, "gaussian")
+    nets = video_networks(cfg, "motion") or video_networks(cfg, "gaussian")
     return nets[0] if nets else "blurred"
 
 
@@ -712,6 +720,9 @@ def deblur_clip(video, model: str, progress: gr.Progress = gr.Progress(), reques
     """
     stop = stop_check(request)
     check_model(model, cfg, None, have_kernel=False)
+    if model not in dict((v, k) for k, v in video_model_choices(cfg)):
+        raise gr.Error(f"{model} fits a camera path for every frame (15-40 s each): it is for photos and "
+                       "frame triplets on the Deblur tab; pick a network from the list for a clip")
     path = _upload_path(video)
     if path is None:
         raise gr.Error("upload a short video clip")

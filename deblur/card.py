@@ -51,6 +51,12 @@ def ship(cfg: TrainConfig, model: nn.Module, result: dict[str, Any], world: int,
         init_line = (f"- Initialised from `{cfg.init}` and trained on; the log and the sample count include that run. "
                      f"On this stage's validation set the --init weights scored PSNR of the mean MSE "
                      f"{s0['val_psnr_mean_mse']:.2f} dB, SSIM {s0['val_ssim']:.4f}\n")
+    prior_line = ""
+    if result.get("val_prior"):
+        p = result["val_prior"]
+        prior_line = (f"- The prior alone (the untrained network, which returns it) on the same samples: PSNR of the "
+                      f"mean MSE {p['val_psnr_mean_mse']:.2f} dB, SSIM {p['val_ssim']:.4f}, mean per-image PSNR "
+                      f"{p['val_psnr']:.2f} dB\n")
     sampling = ("every batch synthesised afresh on the training device" if cfg.online or cfg.task == "camera"
                 else f"{cfg.cache_samples} pre-rendered samples with on-the-fly augmentation")
     if cfg.task == "camera":
@@ -63,6 +69,12 @@ def ship(cfg: TrainConfig, model: nn.Module, result: dict[str, Any], world: int,
     else:
         blur_line = (f"3 exposures along one camera path, {cfg.motion_length[0]:g}-{cfg.motion_length[1]:g} px "
                      "per exposure, 8-bit quantised")
+    if getattr(model, "takes_prior", False):
+        from .multiframe import JITTER_EXACT, JITTER_MAX
+
+        blur_line += (f"; a fourth input frame, the multi-frame Wiener prior (deblur.multiframe.restore) made from "
+                      f"the synthesis' own camera path, exact {JITTER_EXACT:.0%} of the time, else off by a smooth "
+                      f"error of RMS U(0, {JITTER_MAX:g}) px (jitter_path); no neighbour shift")
     if result.get("data_note"):
         data_line = f"{result['data_note']},\n  {sampling}"
     else:
@@ -84,7 +96,7 @@ def ship(cfg: TrainConfig, model: nn.Module, result: dict[str, Any], world: int,
   (the blurred input: {base['val_psnr_mean_mse']:.2f} dB), SSIM {v['val_ssim']:.4f} (input {base['val_ssim']:.4f}),
   MSE {v['val_mse']:.3g} (input {base['val_mse']:.3g}); mean per-image PSNR {v['val_psnr']:.2f} dB, which counts
   unblurred samples at the 100 dB cap (input {base['val_psnr']:.2f} dB)
-{init_line}- Training log: `{name}.log.csv` (epoch 0 = the untrained network, which returns its input)
+{prior_line}{init_line}- Training log: `{name}.log.csv` (epoch 0 = the blurred input{", not the untrained network (it returns the prior)" if prior_line else ", which the untrained network returns"})
 - SHA-256: `{digest}`
 {_commands_block([st["command"] for st in stages])}
 """

@@ -83,7 +83,10 @@ class Deblurrer:
 
     A kernel-aware model needs one blur sigma per image: it is estimated once, on the whole
     image (``model.estimate_sigma``), or read from the true kernel, and the same value goes to
-    every tile and every self-ensemble view, so tiles agree with each other.
+    every tile and every self-ensemble view, so tiles agree with each other. Likewise a model
+    that refines a physics prior (``model.takes_prior``, deblur.multiframe.MultiFrameRefiner):
+    ``model.prior(frames)`` is computed once on the whole input and travels with the frames as
+    one more frame into every tile and view.
     """
 
     needs_kernel = False
@@ -135,6 +138,7 @@ class Deblurrer:
         if use_kernel and not self.takes_sigma:
             raise DeblurError(f"{self.name} cannot be given the true kernel: only kernel-aware networks take one")
         self.needs_kernel = bool(use_kernel)
+        self.takes_prior = bool(getattr(model, "takes_prior", False))
         self.ensemble = bool(ensemble)
         model.eval()
         if self.channels_last:
@@ -183,6 +187,8 @@ class Deblurrer:
         (every frame R = G = B) it is the mean of the output's channels in all three."""
         stack = self._model_frames(frames)
         with self._threads():
+            if self.takes_prior:
+                stack = np.concatenate([stack, self.model.prior(stack)[None]])
             sigma = self._sigma(stack, kernel)
             if not self.ensemble:
                 out = self._run_tiled(stack, progress, sigma)

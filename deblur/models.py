@@ -426,6 +426,16 @@ PRESETS["kernel_aware_atrous"] = {
 }
 
 
+# Three-frame motion restorer (issue 13; deblur/multiframe.py): the blind multi-frame Wiener
+# prior, refined by ATROUS_NET at its lite gaussian sizes (the motion ones are for video speed,
+# which this pipeline does not have: its prior costs 15-40 s per frame).
+from deblur.multiframe import MultiFrameRefiner  # noqa: E402
+
+ARCHITECTURES["multiframe_atrous"] = MultiFrameRefiner
+ARCH_TASKS["multiframe_atrous"] = ("motion",)
+PRESETS["multiframe_atrous"] = {"lite": {"blocks": 4, "stem": 32, "channels": 64, "branch": 32, "head": 32}}
+
+
 def preset_args(arch: str, preset: str, task: str) -> dict[str, Any]:
     """Constructor arguments of a named preset for one task (``frames`` included)."""
     if arch not in ARCHITECTURES:
@@ -473,7 +483,7 @@ def macs_per_pixel(model: nn.Module, probe: int = 64) -> float:
     from torch.utils.flop_counter import FlopCounterMode
 
     side = max(probe, model.multiple) // model.multiple * model.multiple
-    x = torch.zeros(1, 3 * model.frames, side, side)
+    x = torch.zeros(1, 3 * getattr(model, "input_frames", model.frames), side, side)
     was_training = model.training
     model.eval()
     with torch.no_grad(), FlopCounterMode(display=False) as counter:

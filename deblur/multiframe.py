@@ -30,8 +30,15 @@ tile where it does not (moving objects) leans on frame t alone. A single photo r
 times gives identical frames: the fit finds no motion and the photo comes back unchanged --
 three frames, not one, are what this method uses.
 
-Measured (python -m eval, seed 42, 8 px camera paths): see the README's motion boards. Learned
-refinement of this output (the issue's last step) is left for a network to do.
+Measured (python -m eval, seed 42, 8 px camera paths): see the README's motion boards.
+
+Learned refinement (``MultiFrameRefiner``, the ``multiframe_atrous`` architecture): the paper's
+ATROUS_NET sees the three frames and this method's output (the *prior*) and returns the prior
+plus a residual whose last layer starts at zero -- untrained, it *is* ``restore``. It is trained
+on priors made with the synthesis' own path plus a smooth random error (``jitter_path``), not
+with the fit: the fit costs ~15 s per sample, and the jitter (exact a quarter of the time, else
+an RMS error up to ``JITTER_MAX`` px, the range the fit was measured to miss by: 0.07-0.16 px on
+good frames, 0.33-0.38 px on the two vtest frames it fails) teaches it the errors a fit makes.
 """
 
 from __future__ import annotations
@@ -61,6 +68,10 @@ TILE, OVERLAP = 96, 24  # deconvolution tiles (px) and their overlap (blended wi
 TRUST_SCALE = 0.05   # relative cross-relation residual at which a neighbour counts half
 DENSE_SPACING = 0.25  # px between rendered kernel samples
 MIN_SIDE = 48        # smaller frames come back unchanged (no room to fit a path)
+# Training priors (jitter_path): the true path exact with probability JITTER_EXACT, else plus a
+# smooth error of RMS displacement ~ U(0, JITTER_MAX) px over the three exposures and a rotation
+# error of N(0, JITTER_ROT_DEG) degrees per exposure.
+JITTER_EXACT, JITTER_MAX, JITTER_ROT_DEG = 0.25, 0.5, 0.03
 
 
 # ----------------------------------------------------------------------------- the path
@@ -269,6 +280,23 @@ def estimate_path(frames: np.ndarray, steps: int = EST_STEPS) -> CameraPath:
     return CameraPath(shift.numpy(), angle.numpy(), centre, final)
 
 
+def jitter_path(path: CameraPath, rng: np.random.Generator, exact: float = JITTER_EXACT,
+                max_error: float = JITTER_MAX, rot_deg: float = JITTER_ROT_DEG) -> CameraPath:
+    """``path`` plus the kind of error the fit makes: smooth (a random cubic in time), zero at the
+    middle instant of exposure t (every fitted path is anchored there), of RMS displacement
+    ~ U(0, max_error) px over the three exposures; with probability ``exact`` unchanged."""
+    if rng.random() < exact:
+        return path
+    s = path.subframes
+    t = (np.arange(3 * s) - (s + s // 2)) / s      # time in exposures, 0 at the anchor
+    basis = np.stack([t, t * t, t * t * t], 1)     # (3S, 3): zero at t = 0
+    err = basis @ rng.normal(size=(3, 2))
+    rms = float(np.sqrt((err ** 2).sum(1).mean()))
+    err *= rng.uniform(0.0, max_error) / max(rms, 1e-9)
+    angle = path.angle + t * math.radians(rot_deg) * rng.normal()
+    return CameraPath(path.shift + err, angle, path.centre)
+
+
 # ----------------------------------------------------------------------------- deconvolution
 
 
@@ -339,6 +367,45 @@ def restore(frames: np.ndarray, path: CameraPath | None = None, tile: int = TILE
             out[y : y + th, x : x + tw] += r * win
             total[y : y + th, x : x + tw] += win
     return np.clip(np.rint(out / total * 255.0), 0, 255).astype(np.uint8)
+
+
+class MultiFrameRefiner(torch.nn.Module):
+    """``restore``'s output refined by the paper's ATROUS_NET (see the module docstring).
+
+    forward(x (N, 12, H, W) in [0, 1]: frames t-1, t, t+1 and the prior ``restore(frames)``,
+    stacked on channels) -> (N, 3, H, W). The prior is computed on the whole frame before any
+    tiling (``prior``; ``deblur.inference.Deblurrer`` does it, and the training sampler renders
+    it from the true path, jittered), so the halo is ATROUS_NET's. ``frames`` is what the user
+    hands over (3); the ATROUS_NET arguments are deblur.models.AtrousNet's.
+    """
+
+    multiple = 2
+    takes_prior = True  # the inference object, the sampler and the app read this
+    input_frames = 4    # what forward() takes: the three frames and the prior (FLOP counters read this)
+
+    def __init__(self, frames: int = 3, blocks: int = 4, stem: int = 32, channels: int = 64, branch: int = 32,
+                 head: int = 32, dilations: tuple[int, ...] = (1, 2, 3, 4), slope: float = 0.3) -> None:
+        super().__init__()
+        from deblur.models import AtrousNet  # here, not at the top: models imports this module
+
+        if frames != 3:
+            raise ValueError(f"MultiFrameRefiner deblurs three frames (frames=3), not {frames}")
+        self.frames = 3
+        # frames=4 ordered [t-1, t, prior, t+1]: AtrousNet adds its residual to the middle one
+        # (index 2), the prior.
+        self.refine = AtrousNet(frames=4, blocks=blocks, stem=stem, channels=channels, branch=branch, head=head,
+                                dilations=dilations, slope=slope)
+        self.halo = self.refine.halo
+
+    @staticmethod
+    def prior(frames: np.ndarray) -> np.ndarray:
+        """The physics prior (H, W, 3) uint8 of three frames (3, H, W, 3) uint8: ``restore``."""
+        return restore(frames)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[1] != 12:
+            raise ValueError(f"MultiFrameRefiner takes 12 channels (3 frames and the prior), got {x.shape[1]}")
+        return self.refine(torch.cat([x[:, :6], x[:, 9:12], x[:, 6:9]], dim=1))
 
 
 def _check(frames: np.ndarray) -> np.ndarray:

@@ -114,6 +114,12 @@ def _takes_sigma(arch: str | None) -> bool:
     return bool(getattr(ARCHITECTURES.get(arch or ""), "takes_sigma", False))
 
 
+def takes_prior(info: ModelInfo) -> bool:
+    """Whether a network refines a physics prior fitted per frame (deblur.multiframe, 15-40 s a
+    frame): right for a photo, too slow for a clip."""
+    return bool(getattr(ARCHITECTURES.get(info.arch or ""), "takes_prior", False))
+
+
 def _file_info(path: Path) -> ModelInfo:
     """ModelInfo of a weight file given by path, from its metadata (tensors are not read)."""
     from safetensors import SafetensorError, safe_open

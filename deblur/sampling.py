@@ -185,6 +185,11 @@ class OnlineSampler:
                 scale *= 0.7071
                 pyramid.append(_resize(img, scale))
             self.levels.append([torch.from_numpy(np.array(a)).to(device) for a in pyramid])
+        # A model that refines a physics prior (deblur.multiframe.MultiFrameRefiner) gets it as a
+        # fourth frame, made from the synthesis' own path with the fit's kind of error.
+        from .models import ARCHITECTURES
+
+        self.prior = cfg.task == "motion" and bool(getattr(ARCHITECTURES.get(cfg.model), "takes_prior", False))
         self.clips: list[tuple[torch.Tensor, list[int]]] = []  # (frames, usable window centres)
         if cfg.task == "motion":
             for v in videos:
@@ -231,11 +236,27 @@ class OnlineSampler:
         paths, rots = zip(*(blur.camera_path(rng, float(length), sub)[:2] for length in lengths))
         out = blur.warp_exposures(sharp, torch.from_numpy(np.stack(paths)), torch.from_numpy(np.stack(rots)))
         out = torch.round(out.clamp(0.0, 1.0) * 255.0) / 255.0
+        if self.prior:
+            return torch.cat([out, self._priors(out, paths, rots, rng)], 1).flatten(1, 2), sharp[:, 1]
         for i in range(n):  # the paper's neighbour shift: t-1 and t+1 moved opposite ways
             dx, dy = (int(v) for v in rng.integers(-2, 3, size=2))
             out[i, 0] = _shift_t(out[i, 0], dx, dy)
             out[i, 2] = _shift_t(out[i, 2], -dx, -dy)
         return out.flatten(1, 2), sharp[:, 1]
+
+    def _priors(self, blurred: torch.Tensor, paths, rots, rng: np.random.Generator) -> torch.Tensor:
+        """(n, 1, 3, S, S) multi-frame Wiener priors of blurred triplets (n, 3, 3, S, S), each from
+        its true camera path plus the fit's kind of error (deblur.multiframe.jitter_path). No
+        neighbour shift here: it would break the path the prior is made from (the motion
+        protocol has none; real clips bring their own scene motion)."""
+        from .multiframe import CameraPath, jitter_path, restore
+
+        size = blurred.shape[-1]
+        centre = ((size - 1) / 2.0, (blurred.shape[-2] - 1) / 2.0)
+        u8 = torch.round(blurred * 255.0).to(torch.uint8).permute(0, 1, 3, 4, 2).cpu().numpy()
+        out = [restore(frames, path=jitter_path(CameraPath(np.asarray(p), np.asarray(r), centre), rng))
+               for frames, p, r in zip(u8, paths, rots)]
+        return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2)[:, None].float().div(255.0).to(blurred.device)
 
     def fixed(self, n: int, seed: int, chunk: int = 16) -> tuple[np.ndarray, np.ndarray]:
         """``n`` samples from ``seed`` as uint8 arrays in the cache layout (validation)."""

@@ -152,11 +152,18 @@ def training_loss(out: torch.Tensor, target: torch.Tensor, kind: str = "l1") -> 
 
 
 class MiddleFrame(nn.Module):
-    """The blurred input as a 'restorer': returns the middle frame of a (N, 3F, H, W) stack."""
+    """The blurred input as a 'restorer': returns the middle frame of a (N, 3F, H, W) stack, or
+    of its first ``frames`` frames (a prior-refining model's inputs carry the prior after them),
+    or with ``index`` that frame (-1: the prior itself)."""
+
+    def __init__(self, frames: int | None = None, index: int | None = None) -> None:
+        super().__init__()
+        self.frames, self.index = frames, index
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        f = x.shape[1] // 3
-        return x[:, 3 * (f // 2) : 3 * (f // 2) + 3]
+        f = self.frames or x.shape[1] // 3
+        k = f // 2 if self.index is None else self.index % (x.shape[1] // 3)
+        return x[:, 3 * k : 3 * k + 3]
 
 
 def evaluate(model: nn.Module, x: np.ndarray, y: np.ndarray, device: torch.device, batch: int,
@@ -243,6 +250,8 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         source = cache_key(cfg.data if standard else "corpus", sources)
         blur_range = cfg.motion_length if task == "motion" else cfg.sigma
         tag = f"{task}-d{source}-c{crop}-s{cfg.seed}-b{blur_range[0]:g}_{blur_range[1]:g}"
+        if getattr(maker, "prior", False):
+            tag += "-prior"  # inputs carry a fourth frame, the physics prior
         x_train, y_train = render_cache(maker, cfg.cache_samples, cfg.seed,
                                         cache / f"train-{tag}-n{cfg.cache_samples}.npz", "render train")
         x_val, y_val = render_cache(val_maker, cfg.val_samples, 10_000 + cfg.seed,
@@ -261,7 +270,10 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     val_batch = {"gaussian": 16, "motion": 2, "camera": 8}[task]
     # This run's validation set scored on the blurred input itself, and on the --init weights: the
     # references for its final figures (an inherited log's rows may come from another validation set).
-    val_input = evaluate(MiddleFrame(), x_val, y_val, device, val_batch, False)
+    val_input = evaluate(MiddleFrame(TASK_FRAMES[task]), x_val, y_val, device, val_batch, False)
+    # a prior-refining model (deblur/multiframe.py) starts as its prior: the figure to beat
+    prior = getattr(ARCHITECTURES.get(cfg.model), "takes_prior", False)
+    val_prior = evaluate(MiddleFrame(index=-1), x_val, y_val, device, val_batch, False) if prior else None
     val_start = evaluate(model, x_val, y_val, device, val_batch, cfg.channels_last) if cfg.init else None
     if _is_main() and val_start is not None:
         print(f"--init {cfg.init} on this run's validation set: PSNR of the mean MSE "
@@ -370,7 +382,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
             tmp.replace(ckpt_path)
         if stopped_early or budget_spent:
             break
-    result = {"step": step, "samples": samples, "val": val, "val_input": val_input, "val_start": val_start,
+    result = {"step": step, "samples": samples, "val": val, "val_input": val_input, "val_prior": val_prior, "val_start": val_start,
               "seconds": prior_seconds + time.time() - t0, "stage_seconds": time.time() - t0,
               "finished": not stopped_early, "data_note": data_note}
     if _is_main() and cfg.ship:

@@ -8,6 +8,10 @@ with the peak of the dtype it actually ran in: CPUs without AMX / avx512_bf16 ru
 several times slower than fp32, so comparing a fp32 model with a bf16 peak (or the reverse) would
 mislead. Richardson-Lucy on the same frame is always timed, as the classical yardstick.
 
+Three-frame models get three real exposures of that photo (an 8 px motion triplet, the motion
+protocol's), not one frame repeated: a method that fits the camera path (multiframe_wiener, the
+multiframe_atrous networks) finds no motion in a repeated still and would time as instant.
+
 MACs are counted by torch.utils.flop_counter.FlopCounterMode (convolutions, transposed
 convolutions, matrix products; 1 MAC = 2 FLOPs) on a small input and scaled by area: the network's
 own work at the nominal frame size, without the extra work of tile overlaps (which is why
@@ -44,6 +48,7 @@ SPEED_COLUMNS = [
 RL = "richardson_lucy"
 # The frame's blur (sigma of the Gaussian PSF handed to the kernel baselines).
 SPEED_SIGMA = 1.5
+SPEED_MOTION = 8.0  # px per exposure of the three-frame input (the motion protocol's length)
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -126,7 +131,7 @@ def count_macs(module: Any, frames: int, h: int, w: int, probe: int = 64) -> flo
 
     side = max(probe, int(getattr(module, "multiple", 1)))
     side += (-side) % max(1, int(getattr(module, "multiple", 1)))
-    x = torch.rand(1, 3 * frames, side, side)
+    x = torch.rand(1, 3 * getattr(module, "input_frames", frames), side, side)  # a prior is one more frame
     p = next(module.parameters(), None)
     if p is not None:
         x = x.to(p.device)
@@ -197,6 +202,18 @@ def speed_frame(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
     return blurred, B.gaussian_kernel(SPEED_SIGMA)
 
 
+def speed_triplet(h: int, w: int) -> np.ndarray:
+    """Three exposures (3, h, w, 3) uint8 of the speed photo along one SPEED_MOTION px camera path."""
+    from PIL import Image
+
+    from deblur.data import builtin
+    from deblur.degrade import motion
+
+    first = next(iter(builtin()))
+    img = np.asarray(Image.fromarray(first.sharp).resize((w, h), Image.Resampling.LANCZOS))
+    return motion(img, np.random.default_rng(0), length=SPEED_MOTION).frames
+
+
 def time_one(fn: Any, frames: np.ndarray, kernel: np.ndarray, repeats: int) -> tuple[float, float]:
     """(median seconds, peak extra memory MB) of fn(frames, kernel=kernel)."""
     times, peak = [], 0.0
@@ -229,10 +246,11 @@ def speed(args: argparse.Namespace, argv: list[str] | None = None) -> int:
     peak_gflops = {"fp32": matmul_peak(args.peak_size, torch.float32),
                    "bf16": matmul_peak(args.peak_size, torch.bfloat16)}
     rows = []
+    triplet = speed_triplet(h, w) if any(int(getattr(fn, "frames", 1)) == 3 for _, fn, _, _ in loaded) else None
     for name, fn, kind, weights in loaded:
         module = getattr(fn, "model", None)
         frames_n = int(getattr(fn, "frames", 1))
-        frames = np.repeat(frame[None], frames_n, axis=0)
+        frames = triplet if frames_n == 3 else np.repeat(frame[None], frames_n, axis=0)
         dtype = "bf16" if getattr(fn, "bf16", False) else "fp32"
         if module is not None:  # warm-up on one tile: oneDNN builds its kernels on first use
             tile = getattr(fn, "tile", None)
@@ -260,7 +278,8 @@ def speed(args: argparse.Namespace, argv: list[str] | None = None) -> int:
     df.to_csv(out / SPEED_CSV, index=False, float_format="%.6g")
     meta = {
         "load_average_at_start": round(load, 2), "size": [h, w], "repeats": args.repeats, "tile": args.tile, "bf16": args.bf16,
-        "frame": f"first builtin image resized to {h}x{w} (Pillow LANCZOS), Gaussian sigma {SPEED_SIGMA}",
+        "frame": f"first builtin image resized to {h}x{w} (Pillow LANCZOS), Gaussian sigma {SPEED_SIGMA}; "
+                 f"three-frame models: a {SPEED_MOTION:g} px motion triplet of it (deblur.degrade.motion, seed 0)",
         "peak_gflop_s": peak_gflops, "peak_matmul_size": args.peak_size,
         "peak_gmac_s": {k: v / 2.0 for k, v in peak_gflops.items()},
         "macs": "torch.utils.flop_counter.FlopCounterMode on a 64x64 input scaled by area; 1 MAC = 2 FLOPs",

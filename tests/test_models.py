@@ -17,12 +17,17 @@ def _perturb(model):
     return model
 
 
+def _inputs(model) -> int:
+    """Frames the network itself takes: a prior-refining one (deblur.multiframe) one more."""
+    return getattr(model, "input_frames", model.frames)
+
+
 @pytest.mark.parametrize("arch,task,preset", CASES)
 def test_shapes_and_gradients(arch, task, preset):
     torch.manual_seed(0)
     model = _perturb(build_model(arch, preset, task))
     n = 16 if preset == "paper" else 24
-    x = torch.rand(2, 3 * model.frames, n, n, requires_grad=True)
+    x = torch.rand(2, 3 * _inputs(model), n, n, requires_grad=True)
     y = model(x)
     assert y.shape == (2, 3, n, n)
     assert torch.isfinite(y).all()
@@ -35,8 +40,9 @@ def test_shapes_and_gradients(arch, task, preset):
 @pytest.mark.parametrize("arch,task", [(a, t) for a, ts in ARCH_TASKS.items() for t in ts])
 def test_untrained_model_returns_its_middle_frame(arch, task):
     model = build_model(arch, "lite", task).eval()
-    x = torch.rand(1, 3 * model.frames, 32, 32)
-    k = model.frames // 2
+    x = torch.rand(1, 3 * _inputs(model), 32, 32)
+    # a prior-refining model (deblur/multiframe.py) starts as its prior, the last input frame
+    k = _inputs(model) - 1 if getattr(model, "takes_prior", False) else model.frames // 2
     # a kernel-aware model starts as Wiener deconvolution with the sigma it is told, so sigma 0 is
     # the identity (tests/test_kernel_aware.py checks the deconvolution itself)
     told = {"sigma": torch.zeros(1)} if getattr(model, "takes_sigma", False) else {}
@@ -47,7 +53,7 @@ def test_untrained_model_returns_its_middle_frame(arch, task):
 def test_odd_multiples_of_the_network_work(arch):
     model = _perturb(build_model(arch, "lite", ARCH_TASKS[arch][0]))
     h, w = 3 * model.multiple * 2, 5 * model.multiple * 2
-    assert model(torch.rand(1, 3, h, w)).shape == (1, 3, h, w)
+    assert model(torch.rand(1, 3 * _inputs(model), h, w)).shape == (1, 3, h, w)
 
 
 def test_paper_sizes_follow_the_paper():

@@ -119,3 +119,82 @@ def test_the_module_imports_on_its_own():
     import sys
 
     subprocess.run([sys.executable, "-c", "import deblur.multiframe"], check=True, cwd=Path(__file__).resolve().parent.parent)
+
+
+# ----------------------------------------------------------------------------- the refiner
+
+
+def test_jitter_path_makes_smooth_bounded_errors_anchored_at_the_target_pose(triplet):
+    """The training prior's path error: zero at the middle instant of exposure t (where every
+    fitted path is anchored), of RMS at most JITTER_MAX px, sometimes none, reproducible."""
+    _, _, path, _ = triplet
+    s = path.subframes
+    anchor = s + s // 2
+    errors, exact = [], 0
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        j = M.jitter_path(path, rng)
+        err = j.shift - path.shift
+        if not err.any() and np.array_equal(j.angle, path.angle):
+            exact += 1
+            continue
+        assert np.abs(err[anchor]).max() < 1e-12 and abs(j.angle[anchor] - path.angle[anchor]) < 1e-12
+        rms = float(np.sqrt((err ** 2).sum(1).mean()))
+        assert rms <= M.JITTER_MAX + 1e-9
+        assert np.abs(np.diff(err, 2, axis=0)).max() < 0.05  # smooth: no jumps between samples
+        errors.append(rms)
+    assert 25 <= exact <= 75                                  # ~ JITTER_EXACT of 200
+    assert 0.15 < np.mean(errors) < 0.35                      # ~ U(0, JITTER_MAX)
+    a, b = M.jitter_path(path, np.random.default_rng(5)), M.jitter_path(path, np.random.default_rng(5))
+    np.testing.assert_array_equal(a.shift, b.shift)
+
+
+def test_an_untrained_refiner_returns_the_prior_computed_once_on_the_whole_frame(monkeypatch):
+    """The inference object computes the prior once per image, on the whole frame, and hands it
+    to every tile as a fourth frame; an untrained refiner (zero residual) returns it exactly,
+    so tiles that saw only their part of the prior would show as a mismatch."""
+    import torch
+
+    from deblur.inference import Deblurrer
+    from deblur.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model("multiframe_atrous", "lite", "motion")
+    calls = []
+    rng = np.random.default_rng(1)
+    prior = rng.integers(0, 256, (150, 170, 3), dtype=np.uint8)
+
+    def fake_prior(frames):
+        calls.append(frames.shape)
+        return prior
+
+    monkeypatch.setattr(model, "prior", fake_prior)
+    frames = rng.integers(0, 256, (3, 150, 170, 3), dtype=np.uint8)
+    out = Deblurrer(model, tile=128)(frames)
+    assert calls == [(3, 150, 170, 3)]
+    np.testing.assert_array_equal(out, prior)
+    with pytest.raises(ValueError, match="12 channels"):
+        model(torch.zeros(1, 9, 32, 32))
+
+
+def test_the_training_sampler_renders_the_prior_from_the_true_path(tmp_path):
+    """A refiner's training samples carry a fourth frame, the multi-frame Wiener prior made from
+    the synthesis' path (jittered): far sharper than the blurred middle frame, and no neighbour
+    shift (it would break that path). Plain motion networks keep three frames."""
+    import torch
+    from PIL import Image
+
+    from deblur.sampling import OnlineSampler
+    from deblur.train import TrainConfig
+
+    photo = tmp_path / "brick.png"
+    Image.fromarray(np.ascontiguousarray(skimage.data.astronaut()[100:260, 150:310])).save(photo)
+    cfg = TrainConfig(model="multiframe_atrous", task="motion", crop=96, motion_length=(6.0, 8.0))
+    sampler = OnlineSampler(cfg, [photo], [], torch.device("cpu"))
+    assert sampler.prior
+    x, y = sampler.batch(4, np.random.default_rng(0))
+    assert x.shape == (4, 12, 96, 96)
+    err = lambda a: float(((a - y) ** 2).mean(dim=(1, 2, 3)).log10().mean())  # noqa: E731
+    assert err(x[:, 9:12]) < err(x[:, 3:6]) - 0.3        # prior >= 3 dB better than frame t, on average
+    plain = OnlineSampler(TrainConfig(model="atrous_net", task="motion", crop=96), [photo], [], torch.device("cpu"))
+    assert not plain.prior and plain.batch(2, np.random.default_rng(0))[0].shape == (2, 9, 96, 96)
