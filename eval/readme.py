@@ -115,7 +115,9 @@ def render_speed(name: str, folder: Path) -> str:
              _num(r.x_richardson_lucy, ".2g")] for r in df.itertuples()]
     body = _table(["model", "dtype", "s / frame", "MP/s", "peak MB", "GMAC / frame", "GMAC/s", "of peak",
                    "x RL time"], rows)
-    head = (f"**{name}**: one {h}x{w} frame on {machine.get('cpu_model', '?')} ({machine.get('cores', '?')} cores); "
+    three = (" (three-frame models: a motion triplet of it)" if "triplet" in str(meta.get("frame", ""))
+             else "")
+    head = (f"**{name}**: one {h}x{w} frame{three} on {machine.get('cpu_model', '?')} ({machine.get('cores', '?')} cores); "
             f"attainable matmul peak fp32 {peak.get('fp32', float('nan')):.0f} GFLOP/s, "
             f"bf16 {peak.get('bf16', float('nan')):.0f} GFLOP/s (efficiency is against the dtype the model ran in)")
     notes = [head, "", body]

@@ -289,10 +289,28 @@ def test_video_baseline_and_frame_cap(cfg, files, monkeypatch):
     (None, "blurred", "upload a short video"),
     ("video", "wiener", "no known kernel"),
     ("video", "nope", "unknown model"),
+    ("video", "multiframe_wiener", "fits a camera path"),
 ])
 def test_video_bad_requests_are_gr_errors(cfg, files, video, model, message):
     with pytest.raises(gr.Error, match=message):
         app.deblur_clip(str(files[video]) if video else None, model, Recorder(), cfg=cfg)
+
+
+def test_prior_refining_networks_are_for_photos_not_clips(boards, files, tmp_path):
+    """A network on the three-frame path fit (15-40 s a frame) is offered on the Deblur tab for
+    motion, labelled as such, but not on the Video tab, and a clip request naming it is refused."""
+    d = tmp_path / "weights"
+    save_net(d, "atrous_net-motion", "atrous_net", "motion", blocks=1, stem=4, channels=4, branch=4, head=4)
+    save_net(d, "multiframe_atrous-motion", "multiframe_atrous", "motion", blocks=1, stem=4, channels=4, branch=4,
+             head=4)
+    c = app.AppConfig(weights_dir=d, leaderboards_dir=boards, tile=64)
+    photo = dict((v, k) for k, v in app.model_choices(c, "motion"))
+    assert "path fit" in photo["multiframe_atrous-motion"] and "path fit" not in photo["atrous_net-motion"]
+    clip = [v for _, v in app.video_model_choices(c)]
+    assert "atrous_net-motion" in clip and "multiframe_atrous-motion" not in clip
+    assert app.default_video_model(c) == "atrous_net-motion"
+    with pytest.raises(gr.Error, match="fits a camera path"):
+        app.deblur_clip(str(files["video"]), "multiframe_atrous-motion", Recorder(), cfg=c)
 
 
 def test_video_frames_too_large(cfg, files, monkeypatch):

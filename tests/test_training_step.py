@@ -27,6 +27,7 @@ TINY = {
     "atrous_net": {"blocks": 1},
     "naf_unet": {"width": 8, "enc": (1, 1), "middle": 1, "dec": (1, 1)},
     "kernel_aware_atrous": {"blocks": 1},
+    "multiframe_atrous": {"blocks": 1},
 }
 # A fixed, clearly visible blur per family (a family missing here: its own defaults, seeded).
 BLUR_OPTIONS = {"gaussian": {"sigma": 2.0}, "motion": {"length": 8.0}, "camera": {"strength": 0.5}}
@@ -39,14 +40,17 @@ CROP, STEPS, LR = 32, 8, 3e-4  # a higher rate than the trainer's 1e-4: only a h
 PERTURB = 0.02
 
 
-def _batch(task: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """Four blurred / sharp 32 x 32 pairs from real photos: (4, 3F, 32, 32), (4, 3, 32, 32)."""
+def _batch(task: str, prior=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Four blurred / sharp 32 x 32 pairs from real photos: (4, 3F, 32, 32), (4, 3, 32, 32); with
+    ``prior`` (a prior-refining model's) its prior of the frames comes last, as the trainer's
+    sampler renders it (at 32 px the three-frame fit has no room and returns frame t)."""
     xs, ys = [], []
     for i, (photo, y, x) in enumerate([(data.astronaut, 100, 200), (data.coffee, 150, 250),
                                        (data.chelsea, 100, 200), (data.rocket, 200, 300)]):
         d = degrade(task, photo()[y : y + CROP, x : x + CROP, :3], np.random.default_rng([0, i]),
                     **BLUR_OPTIONS.get(task, {}))
-        xs.append(torch.from_numpy(d.frames).permute(0, 3, 1, 2).flatten(0, 1))  # (3F, H, W)
+        frames = d.frames if prior is None else np.concatenate([d.frames, prior(d.frames)[None]])
+        xs.append(torch.from_numpy(frames).permute(0, 3, 1, 2).flatten(0, 1))  # (3F, H, W)
         ys.append(torch.from_numpy(d.target).permute(2, 0, 1))
     return torch.stack(xs).float() / 255.0, torch.stack(ys).float() / 255.0
 
@@ -59,7 +63,7 @@ def test_a_few_adam_steps_on_one_batch_lower_the_loss(arch, task, loss):
     with torch.no_grad():
         for p in model.parameters():
             p.add_(PERTURB * torch.randn_like(p))
-    x, y = _batch(task)
+    x, y = _batch(task, model.prior if getattr(model, "takes_prior", False) else None)
     opt = torch.optim.Adam(model.parameters(), lr=LR)
     model.train()
     with torch.no_grad():
