@@ -276,9 +276,10 @@ def baseline_choices(kernel_baselines: bool = True, task: str | None = None,
 def model_choices(cfg: AppConfig, task: str) -> list[tuple[str, str]]:
     """(label, name) pairs for the photo model dropdown: networks for `task`, then the baselines."""
     kind = TASK_LABELS.get(task, task).split(" (")[0].lower()
-    infos = registry.shipped(cfg.weights_dir, strict=False)
-    return [(f"{name} (network on the 3-frame path fit: frame triplets, 15-40 s)" if registry.takes_prior(infos[name])
-             else f"{name} (network for {kind} blur)", name) for name in networks(cfg, task)] + baseline_choices(task=task)
+    nets = [(f"{name} (network on the 3-frame path fit: frame triplets, 15-40 s)" if registry.takes_prior(info)
+             else f"{name} (network for {kind} blur)", name)
+            for name, info in registry.shipped(cfg.weights_dir, strict=False).items() if info.takes(task)]
+    return nets + baseline_choices(task=task)
 
 
 def default_model(cfg: AppConfig, task: str) -> str:
@@ -671,8 +672,8 @@ def video_model_choices(cfg: AppConfig) -> list[tuple[str, str]]:
 
 def video_networks(cfg: AppConfig, task: str) -> list[str]:
     """``networks`` without those that fit a camera path per frame (15-40 s each: photos only)."""
-    infos = registry.shipped(cfg.weights_dir, strict=False)
-    return [n for n in networks(cfg, task) if not registry.takes_prior(infos[n])]
+    return [name for name, info in registry.shipped(cfg.weights_dir, strict=False).items()
+            if info.takes(task) and not registry.takes_prior(info)]
 
 
 def default_video_model(cfg: AppConfig) -> str:
@@ -720,7 +721,7 @@ def deblur_clip(video, model: str, progress: gr.Progress = gr.Progress(), reques
     """
     stop = stop_check(request)
     check_model(model, cfg, None, have_kernel=False)
-    if model not in dict((v, k) for k, v in video_model_choices(cfg)):
+    if model not in {name for _, name in video_model_choices(cfg)}:
         raise gr.Error(f"{model} fits a camera path for every frame (15-40 s each): it is for photos and "
                        "frame triplets on the Deblur tab; pick a network from the list for a clip")
     path = _upload_path(video)

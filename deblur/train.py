@@ -212,6 +212,9 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     log_path = run_dir / "log.csv"
 
     crop, task = cfg.crop_size, cfg.task
+    # a prior-refining model (deblur/multiframe.py): its samples carry the prior as one more frame
+    # (OnlineSampler renders it), and it starts as that prior: the figure to beat
+    takes_prior = task == "motion" and bool(getattr(ARCHITECTURES.get(cfg.model), "takes_prior", False))
     if cfg.schedule == "cosine" and not (cfg.minutes or cfg.budget):
         raise DeblurError("--schedule cosine decays over --minutes or --budget: give one")
     standard = standard_data(cfg.data) is not None
@@ -250,7 +253,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         source = cache_key(cfg.data if standard else "corpus", sources)
         blur_range = cfg.motion_length if task == "motion" else cfg.sigma
         tag = f"{task}-d{source}-c{crop}-s{cfg.seed}-b{blur_range[0]:g}_{blur_range[1]:g}"
-        if getattr(maker, "prior", False):
+        if takes_prior:
             tag += "-prior"  # inputs carry a fourth frame, the physics prior
         x_train, y_train = render_cache(maker, cfg.cache_samples, cfg.seed,
                                         cache / f"train-{tag}-n{cfg.cache_samples}.npz", "render train")
@@ -271,9 +274,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     # This run's validation set scored on the blurred input itself, and on the --init weights: the
     # references for its final figures (an inherited log's rows may come from another validation set).
     val_input = evaluate(MiddleFrame(TASK_FRAMES[task]), x_val, y_val, device, val_batch, False)
-    # a prior-refining model (deblur/multiframe.py) starts as its prior: the figure to beat
-    prior = getattr(ARCHITECTURES.get(cfg.model), "takes_prior", False)
-    val_prior = evaluate(MiddleFrame(index=-1), x_val, y_val, device, val_batch, False) if prior else None
+    val_prior = evaluate(MiddleFrame(index=-1), x_val, y_val, device, val_batch, False) if takes_prior else None
     val_start = evaluate(model, x_val, y_val, device, val_batch, cfg.channels_last) if cfg.init else None
     if _is_main() and val_start is not None:
         print(f"--init {cfg.init} on this run's validation set: PSNR of the mean MSE "

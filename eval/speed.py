@@ -188,30 +188,30 @@ def load_speed_model(name: str, tile: int | None, bf16: bool) -> tuple[Any, str,
     return registry.load(name, **network_options(tile, bf16)), "network", "trained"
 
 
-def speed_frame(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
-    """A real photo (the first builtin image) resized to h x w and Gaussian-blurred, + its PSF."""
+def speed_photo(h: int, w: int) -> np.ndarray:
+    """The sharp photo every speed frame is made from: the first builtin image resized to h x w."""
     from PIL import Image
 
-    from deblur import blur as B
     from deblur.data import builtin
-    from deblur.io import to_float, to_uint8
 
     first = next(iter(builtin()))
-    img = np.asarray(Image.fromarray(first.sharp).resize((w, h), Image.Resampling.LANCZOS))
-    blurred = to_uint8(B.gaussian_blur(to_float(img), SPEED_SIGMA))
+    return np.asarray(Image.fromarray(first.sharp).resize((w, h), Image.Resampling.LANCZOS))
+
+
+def speed_frame(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """The speed photo Gaussian-blurred, + its PSF."""
+    from deblur import blur as B
+    from deblur.io import to_float, to_uint8
+
+    blurred = to_uint8(B.gaussian_blur(to_float(speed_photo(h, w)), SPEED_SIGMA))
     return blurred, B.gaussian_kernel(SPEED_SIGMA)
 
 
 def speed_triplet(h: int, w: int) -> np.ndarray:
     """Three exposures (3, h, w, 3) uint8 of the speed photo along one SPEED_MOTION px camera path."""
-    from PIL import Image
-
-    from deblur.data import builtin
     from deblur.degrade import motion
 
-    first = next(iter(builtin()))
-    img = np.asarray(Image.fromarray(first.sharp).resize((w, h), Image.Resampling.LANCZOS))
-    return motion(img, np.random.default_rng(0), length=SPEED_MOTION).frames
+    return motion(speed_photo(h, w), np.random.default_rng(0), length=SPEED_MOTION).frames
 
 
 def time_one(fn: Any, frames: np.ndarray, kernel: np.ndarray, repeats: int) -> tuple[float, float]:
