@@ -17,6 +17,8 @@ app use -- and every file is read through deblur.data / deblur.io.
 from __future__ import annotations
 
 import hashlib
+import queue
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -411,5 +413,33 @@ class CameraSampler:
         rng = np.random.default_rng(seed)
         xs, ys = zip(*(self.sample(rng) for _ in range(n)))
         return np.stack(xs)[:, None], np.stack(ys)
+
+
+class Prefetcher:
+    """Renders the next batches of a sampler in a background thread while the caller trains.
+
+    The camera degradation (numpy / Pillow, which release the GIL) then overlaps the network's
+    step instead of adding to it. ``batch(n, rng)`` has the sampler's signature; the thread draws
+    from its own generator, seeded once from the caller's ``rng`` on the first call, so a run is
+    reproducible from its seed (a resumed run starts a new stream, like any resumed sampler).
+    """
+
+    def __init__(self, sampler: Any, depth: int = 2) -> None:
+        self.sampler, self.depth = sampler, depth
+        self.queue: queue.Queue | None = None
+        self.n = 0
+
+    def _work(self, rng: np.random.Generator) -> None:
+        while True:
+            self.queue.put(self.sampler.batch(self.n, rng))
+
+    def batch(self, n: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.queue is None:
+            self.n, self.queue = n, queue.Queue(maxsize=self.depth)
+            own = np.random.default_rng(int(rng.integers(2**63)))
+            threading.Thread(target=self._work, args=(own,), daemon=True).start()
+        if n != self.n:
+            raise ValueError(f"this Prefetcher renders batches of {self.n}, not {n}")
+        return self.queue.get()
 
 

@@ -49,7 +49,7 @@ from .card import ship
 from .data import read_corpus
 from .errors import DeblurError
 from .models import ARCHITECTURES, TASK_FRAMES, build_model, model_config
-from .sampling import (DATA_HELP, CameraSampler, OnlineSampler, cache_key, corpus_sources,  # noqa: F401
+from .sampling import (DATA_HELP, CameraSampler, OnlineSampler, Prefetcher, cache_key, corpus_sources,  # noqa: F401
                        render_cache, standard_data, standard_makers, augment, to_batch, CifarMaker, PairMaker,
                        _is_main)
 from .weights import STORE_DTYPES, load_weights
@@ -229,7 +229,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
                               f"here), not {cfg.data}")
         photos = [item.sharp for item in read_corpus(cfg.data, "train")]
         val_photos, train_photos = photos[::10], [p for i, p in enumerate(photos) if i % 10]
-        sampler = CameraSampler(train_photos, crop, device)
+        sampler = Prefetcher(CameraSampler(train_photos, crop, device))
         x_val, y_val = CameraSampler(val_photos, crop).fixed(cfg.val_samples, 10_000 + cfg.seed)
     elif standard:
         maker, val_maker, data_note = standard_makers(cfg)

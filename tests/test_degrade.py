@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import torch
 import pandas as pd
 import pytest
 import skimage.data
@@ -161,3 +162,19 @@ def test_training_sampler_draws_from_the_degrade_function(monkeypatch, photo_u8)
     xv, yv = s.fixed(2, 9)
     xv2, _ = s.fixed(2, 9)
     np.testing.assert_array_equal(xv, xv2)
+
+
+def test_prefetcher_renders_the_samplers_batches_ahead_reproducibly():
+    from deblur import sampling
+
+    s = sampling.CameraSampler([np.ascontiguousarray(skimage.data.coffee())], 32)
+    a, b = sampling.Prefetcher(s), sampling.Prefetcher(s)
+    first = [a.batch(2, np.random.default_rng(5)) for _ in range(3)]
+    second = [b.batch(2, np.random.default_rng(5)) for _ in range(3)]
+    for (xa, ya), (xb, yb) in zip(first, second):  # same seed, same stream
+        assert xa.shape == ya.shape == (2, 3, 32, 32)
+        torch.testing.assert_close(xa, xb, rtol=0, atol=0)
+        torch.testing.assert_close(ya, yb, rtol=0, atol=0)
+    assert not torch.equal(first[0][1], first[1][1])  # a stream, not one batch repeated
+    with pytest.raises(ValueError, match="batches of 2"):
+        a.batch(3, np.random.default_rng(5))

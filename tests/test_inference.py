@@ -209,6 +209,7 @@ SMALL = {
     "kaist_net": {"channels": 4, "repeats": (1, 0, 0, 0, 0)},
     "atrous_net": {"blocks": 1},
     "naf_unet": {"width": 8, "enc": (1, 1), "middle": 1, "dec": (1, 1)},
+    "res_unet": {"width": 8, "enc": (1, 1), "middle": 1, "dec": (1, 1)},
     "kernel_aware_atrous": {"blocks": 1},
     "multiframe_atrous": {"blocks": 1},
 }
@@ -218,9 +219,10 @@ SMALL = {
 # self-ensemble checks on untrained networks can never fail. Each parameter gets Gaussian noise of
 # this standard deviation instead (0.02 unless listed). Where 0.02 left the far end of the halo
 # too faint to test, the noise is larger: kaist_net's coarse levels (a halved halo changed the
-# output by only 1.1e-5) and naf_unet, whose blocks scale their branches by factors that start at
-# 0 (2e-7). Every output stays within about [-0.7, 1.7].
-PERTURB = {"kaist_net": 0.05, "naf_unet": 0.1}
+# output by only 1.1e-5), naf_unet, whose blocks scale their branches by factors that start at
+# 0 (2e-7), and res_unet, whose blocks' second convs start at a tenth (3e-7). Every output stays
+# within about [-0.7, 1.7].
+PERTURB = {"kaist_net": 0.05, "naf_unet": 0.1, "res_unet": 0.1}
 
 # Tiled against untiled, on the float output: float noise measured at most 2.4e-7, while halving
 # any architecture's halo changed the output by 1.3e-4 (kaist_net) to 1.1e-3 (atrous_net). A

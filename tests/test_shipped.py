@@ -111,9 +111,11 @@ def test_shipped_network_gains_on_fixed_blurred_crops(name):
 
     published = _published_gain(name, task)
     detail = ", ".join(f"{k} {v:+.2f}" for k, v in gains.items())
-    if published is None:
+    if published is None or published <= 0.0:
         # No published builtin-<task> row yet (a new family, e.g. camera, before its leaderboard
-        # is run): what we know is only that a trained network must improve on its input.
+        # is run), or one that loses on the leaderboard (camera networks that damage the
+        # unblurred images there): a fraction of a loss would let a zeroed network pass, so what
+        # is asked is only that a trained network improve these moderately blurred crops.
         assert gain > 0.0, f"{name} does not improve blurred {task} crops (dB: {detail})"
     else:
         bar = FRACTION * published

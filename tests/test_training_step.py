@@ -26,6 +26,7 @@ TINY = {
     "kaist_net": {"channels": 4, "repeats": (1, 0, 0, 0, 0)},
     "atrous_net": {"blocks": 1},
     "naf_unet": {"width": 8, "enc": (1, 1), "middle": 1, "dec": (1, 1)},
+    "res_unet": {"width": 8, "enc": (1, 1), "middle": 1, "dec": (1, 1)},
     "kernel_aware_atrous": {"blocks": 1},
     "multiframe_atrous": {"blocks": 1},
 }
