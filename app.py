@@ -85,7 +85,7 @@ TASKS = ("camera", "gaussian", "motion")
 DEFAULT_TASK = "camera"
 TASK_LABELS = {"camera": "Real photo", "gaussian": "Gaussian", "motion": "Motion (video frames)"}
 # The network each blur type starts with when it is shipped (else its first network, else a baseline).
-PREFERRED_NETWORK = {"camera": "naf_unet-camera"}
+PREFERRED_NETWORK = {"camera": "res_unet-camera"}
 # "Blur it first" slider per blur type: (minimum, maximum, step, default, label); the value is
 # handed to the family's own keyword, FAMILIES[task].level (sigma / length / strength).
 STRENGTH = {

@@ -1,6 +1,6 @@
 """Before / after gallery on real blurred photos that have no sharp twin.
 
-    python bench/gallery.py [--models naf_unet-camera,atrous_net-camera] [--out gallery]
+    python bench/gallery.py [--models res_unet-camera,naf_unet-camera] [--out gallery]
 
 Sources (all offline): scikit-image's ``clock`` (a real motion-blurred photo, grey), OpenCV's
 ``text_motion``, ``licenseplate_motion`` and ``text_defocus`` (from the corpus's real_blur
@@ -59,7 +59,7 @@ def centre_crop(img: np.ndarray, side: int = CROP) -> np.ndarray:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--models", default="naf_unet-camera")
+    p.add_argument("--models", default="res_unet-camera")
     p.add_argument("--out", default=str(ROOT / "gallery"))
     a = p.parse_args(argv)
     out = Path(a.out)
