@@ -456,7 +456,7 @@ ARCHITECTURES: dict[str, type[nn.Module]] = {
 
 # Which tasks each architecture was used for in the paper.
 ARCH_TASKS = {"carlo_net": ("gaussian",), "kaist_net": ("gaussian", "motion"), "atrous_net": ("gaussian", "motion", "camera"),
-              "naf_unet": ("camera",), "res_unet": ("camera",)}
+              "naf_unet": ("camera",), "res_unet": ("camera", "motion")}
 
 # "paper": the sizes of the paper and its code. "lite": sized to train and run on a 2-core CPU.
 # A value may be a {task: value} dict where the paper used different sizes per task.
