@@ -4,9 +4,10 @@
         naf_unet:width=24 naf_unet:width=16,middle=8
 
 Each candidate is ``arch`` or ``arch:key=value,...`` (overrides of its lite preset). For each one
-and each precision (fp32 channels_last; bf16 autocast) it times forward + backward + Adam steps on
-random batches after a warm-up, and it times the task's sampler (for camera: the numpy degradation
-of one batch), which the CPU trainer pays on top. Report ratios from one run: machines differ.
+and each precision (fp32 channels_last; bf16 autocast) it times the trainer's own step
+(deblur.train.train_step: forward, loss, backward, clip, Adam) on random batches after a warm-up,
+and it times the task's sampler (for camera: the numpy degradation of one batch), which the CPU
+trainer pays on top. Report ratios from one run: machines differ.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from deblur.models import build_model, count_parameters  # noqa: E402
-from deblur.train import training_loss  # noqa: E402
+from deblur.train import train_step  # noqa: E402
 
 
 def _parse(spec: str) -> tuple[str, dict]:
@@ -39,13 +40,10 @@ def step_rate(model: torch.nn.Module, frames: int, crop: int, batch: int, bf16: 
     x = torch.rand(batch, 3 * frames, crop, crop).contiguous(memory_format=torch.channels_last)
     y = torch.rand(batch, 3, crop, crop)
 
+    rng = np.random.default_rng(0)
+
     def one() -> None:
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            out = model(x)
-        loss = training_loss(out.float(), y, "psnr")
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        train_step(model, opt, x, y, rng, loss="psnr", bf16=bf16)
 
     for _ in range(2):
         one()

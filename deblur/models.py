@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -315,9 +316,47 @@ class NAFBlock(nn.Module):
 
 
 class _UNet(nn.Module):
-    """The forward pass NAF_UNET and RES_UNET share: ``intro``, then per level its ``encoders``
-    block and a ``downs`` conv, the ``mid`` blocks, then per level an ``ups`` step, the skip added
-    and its ``decoders`` block; output = middle input frame + ``outro``."""
+    """The U-Net NAF_UNET and RES_UNET share; they differ only in their blocks.
+
+    ``intro`` conv, then per level (full, 1/2, 1/4 ...) ``enc[level]`` blocks and a 2x2 stride-2
+    ``downs`` conv (widths double from ``width``), ``middle`` blocks at the lowest level, then per
+    level back up a 1x1 conv + pixel shuffle (``ups``), the skip added and ``dec[level]`` blocks;
+    output = middle input frame + ``outro``, which starts at zero (an untrained network is the
+    identity). ``blocks(c, n, level)`` builds the ``nn.Sequential`` of one level's blocks; each
+    block's ``reach`` (receptive-field radius at its own scale) gives the network's ``halo``.
+    """
+
+    def __init__(self, frames: int, width: int, enc: tuple[int, ...], middle: int, dec: tuple[int, ...],
+                 blocks: Callable[[int, int, int], nn.Sequential]) -> None:
+        super().__init__()
+        if len(enc) != len(dec):
+            raise ValueError("enc and dec need one entry per level")
+        self.frames = frames
+        levels = len(enc)
+        self.multiple = 2**levels
+        self.intro = nn.Conv2d(3 * frames, width, 3, padding=1)
+        self.outro = nn.Conv2d(width, 3, 3, padding=1)
+        self.encoders, self.downs, self.ups, self.decoders = (nn.ModuleList() for _ in range(4))
+        c = width
+        for lvl, n in enumerate(enc):
+            self.encoders.append(blocks(c, n, lvl))
+            self.downs.append(nn.Conv2d(c, 2 * c, 2, stride=2))
+            c *= 2
+        self.mid = blocks(c, middle, levels)
+        for lvl, n in reversed(list(enumerate(dec))):
+            self.ups.append(nn.Sequential(nn.Conv2d(c, 2 * c, 1, bias=False), nn.PixelShuffle(2)))
+            c //= 2
+            self.decoders.append(blocks(c, n, lvl))
+        # receptive-field radius in input pixels: each block's reach at its scale, plus the convs,
+        # plus one lowest-level cell for the pixel-shuffle alignment
+        reach = 2.0 + sum(b.reach * 2**lvl for lvl, seq in enumerate(self.encoders) for b in seq)
+        reach += sum(2**lvl for lvl in range(levels))  # the 2x2 downs
+        reach += sum(b.reach * 2**levels for b in self.mid)
+        reach += sum(b.reach * 2**(levels - 1 - i) for i, seq in enumerate(self.decoders) for b in seq)
+        self.halo = int(math.ceil(reach)) + 2**levels
+        with torch.no_grad():
+            self.outro.weight.zero_()
+            self.outro.bias.zero_()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.intro(x)
@@ -347,45 +386,20 @@ class NAFUNet(_UNet):
 
     def __init__(self, frames: int = 1, width: int = 16, enc: tuple[int, ...] = (1, 1, 2),
                  middle: int = 4, dec: tuple[int, ...] = (1, 1, 1), dw_low: int = 7, sca: int = 7) -> None:
-        super().__init__()
-        if len(enc) != len(dec):
-            raise ValueError("enc and dec need one entry per level")
-        self.frames, self.width, self.enc, self.middle_blocks = frames, width, tuple(enc), middle
-        self.dec, self.dw_low, self.sca_window = tuple(dec), dw_low, sca
         levels = len(enc)
-        self.multiple = 2**levels
-        self.intro = nn.Conv2d(3 * frames, width, 3, padding=1)
-        self.outro = nn.Conv2d(width, 3, 3, padding=1)
 
         def blocks(c: int, n: int, level: int) -> nn.Sequential:
             # 1/4 resolution and below: wide depthwise kernels; the lowest level: local attention
             low, lowest = level >= 2, level == levels
             return nn.Sequential(*[NAFBlock(c, dw_low if low else 3, sca if lowest else 0) for _ in range(n)])
 
-        self.encoders, self.downs, self.ups, self.decoders = (nn.ModuleList() for _ in range(4))
-        c = width
-        for lvl, n in enumerate(enc):
-            self.encoders.append(blocks(c, n, lvl))
-            self.downs.append(nn.Conv2d(c, 2 * c, 2, stride=2))
-            c *= 2
-        self.mid = blocks(c, middle, levels)
-        for lvl, n in reversed(list(enumerate(dec))):
-            self.ups.append(nn.Sequential(nn.Conv2d(c, 2 * c, 1, bias=False), nn.PixelShuffle(2)))
-            c //= 2
-            self.decoders.append(blocks(c, n, lvl))
-        # receptive-field radius in input pixels: each block's reach at its scale, plus the convs
-        reach = 2.0 + sum(b.reach * 2**lvl for lvl, seq in enumerate(self.encoders) for b in seq)
-        reach += sum(2**lvl for lvl in range(levels))  # the 2x2 downs
-        reach += sum(b.reach * 2**levels for b in self.mid)
-        reach += sum(b.reach * 2**(levels - 1 - i) for i, seq in enumerate(self.decoders) for b in seq)
-        self.halo = int(math.ceil(reach)) + 2**levels
-        with torch.no_grad():
-            self.outro.weight.zero_()
-            self.outro.bias.zero_()
+        super().__init__(frames, width, tuple(enc), middle, tuple(dec), blocks)
 
 
 class ResBlock(nn.Module):
     """conv 3x3 - ReLU - conv 3x3, added to the input; the second conv starts scaled by 0.1."""
+
+    reach = 2  # receptive-field radius at its own scale: two 3x3 convs
 
     def __init__(self, c: int) -> None:
         super().__init__()
@@ -417,33 +431,8 @@ class ResUNet(_UNet):
 
     def __init__(self, frames: int = 1, width: int = 16, enc: tuple[int, ...] = (1, 1, 1, 2),
                  middle: int = 4, dec: tuple[int, ...] = (1, 1, 1, 2)) -> None:
-        super().__init__()
-        if len(enc) != len(dec):
-            raise ValueError("enc and dec need one entry per level")
-        self.frames = frames
-        levels = len(enc)
-        self.multiple = 2**levels
-        self.intro = nn.Conv2d(3 * frames, width, 3, padding=1)
-        self.outro = nn.Conv2d(width, 3, 3, padding=1)
-        self.encoders, self.downs, self.ups, self.decoders = (nn.ModuleList() for _ in range(4))
-        c = width
-        for n in enc:
-            self.encoders.append(nn.Sequential(*[ResBlock(c) for _ in range(n)]))
-            self.downs.append(nn.Conv2d(c, 2 * c, 2, stride=2))
-            c *= 2
-        self.mid = nn.Sequential(*[ResBlock(c) for _ in range(middle)])
-        for n in reversed(dec):
-            self.ups.append(nn.Sequential(nn.Conv2d(c, 2 * c, 1, bias=False), nn.PixelShuffle(2)))
-            c //= 2
-            self.decoders.append(nn.Sequential(*[ResBlock(c) for _ in range(n)]))
-        # receptive-field radius in input pixels: two 3x3 convs per block at its scale, the 2x2
-        # downs, intro and outro, plus one lowest-level cell for the pixel-shuffle alignment
-        reach = 2 + sum(2 * n * 2**lvl for lvl, n in enumerate(enc)) + sum(2**lvl for lvl in range(levels))
-        reach += 2 * middle * 2**levels + sum(2 * n * 2**lvl for lvl, n in enumerate(dec))
-        self.halo = reach + 2**levels
-        with torch.no_grad():
-            self.outro.weight.zero_()
-            self.outro.bias.zero_()
+        super().__init__(frames, width, tuple(enc), middle, tuple(dec),
+                         lambda c, n, level: nn.Sequential(*[ResBlock(c) for _ in range(n)]))
 
 
 ARCHITECTURES: dict[str, type[nn.Module]] = {

@@ -151,6 +151,26 @@ def training_loss(out: torch.Tensor, target: torch.Tensor, kind: str = "l1") -> 
     raise DeblurError(f"unknown loss {kind!r}: use one of {', '.join(LOSSES)}")
 
 
+def train_step(net: nn.Module, opt: torch.optim.Optimizer, xb: torch.Tensor, yb: torch.Tensor,
+               rng: np.random.Generator, loss: str = "l1", clip: float = 1.0, bf16: bool = False) -> torch.Tensor:
+    """One optimiser step on a batch (what the trainer does, and bench/train_speed.py times):
+    forward (under bf16 autocast if asked), ``training_loss``, backward, grad-norm clip, step.
+    A kernel-aware model (deblur/kernel_aware.py) is told the blur's sigma and adds its
+    estimator's loss. ``net`` may be DistributedDataParallel-wrapped. Returns the image loss."""
+    model = getattr(net, "module", net)
+    kwargs, aux = {}, None
+    if hasattr(model, "training_sigma"):
+        kwargs["sigma"], aux = model.training_sigma(xb, yb, rng)
+    with torch.autocast(xb.device.type, dtype=torch.bfloat16, enabled=bf16):
+        out = net(xb, **kwargs)
+    value = training_loss(out.float(), yb, loss)
+    opt.zero_grad(set_to_none=True)
+    (value if aux is None else value + aux).backward()
+    nn.utils.clip_grad_norm_(model.parameters(), clip)
+    opt.step()
+    return value.detach()
+
+
 class MiddleFrame(nn.Module):
     """The blurred input as a 'restorer': returns the middle frame of a (N, 3F, H, W) stack, or
     of its first ``frames`` frames (a prior-refining model's inputs carry the prior after them),
@@ -347,16 +367,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
                 xb, yb = xb.to(device), yb.to(device)
             if cfg.channels_last:
                 xb = xb.contiguous(memory_format=torch.channels_last)
-            kwargs, aux = {}, None
-            if hasattr(model, "training_sigma"):  # kernel-aware (deblur/kernel_aware.py): told the blur's sigma
-                kwargs["sigma"], aux = model.training_sigma(xb, yb, rng)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
-                out = net(xb, **kwargs)
-            loss = training_loss(out.float(), yb, cfg.loss)
-            opt.zero_grad(set_to_none=True)
-            (loss if aux is None else loss + aux).backward()
-            nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
-            opt.step()
+            loss = train_step(net, opt, xb, yb, rng, loss=cfg.loss, clip=cfg.clip, bf16=cfg.bf16)
             step += 1
             samples += cfg.batch_size * world
             losses.append(loss.item())
