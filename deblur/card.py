@@ -61,7 +61,9 @@ def ship(cfg: TrainConfig, model: nn.Module, result: dict[str, Any], world: int,
                 else f"{cfg.cache_samples} pre-rendered samples with on-the-fly augmentation")
     if cfg.task == "camera":
         blur_line = ("the camera family (deblur.degrade.camera): a defocus / Gaussian / anisotropic / shake / linear "
-                     "kernel in linear light, clipped highlights, shot + read noise, 8 bits, JPEG 30-95")
+                     "kernel in linear light, clipped highlights, shot + read noise, 8 bits, JPEG 30-95"
+                     + (f"; {cfg.sharp:.0%} of the training samples (not the validation ones) drawn with no kernel "
+                        "and no noise (deblur.sampling.CameraSampler sharp)" if getattr(cfg, "sharp", 0) else ""))
     elif cfg.task == "gaussian":
         blur_line = f"Gaussian, sigma ~ U[{cfg.sigma[0]:g}, {cfg.sigma[1]:g}], 8-bit quantised"
     elif standard_data(cfg.data):

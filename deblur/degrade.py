@@ -81,10 +81,11 @@ def motion(source: np.ndarray, rng: np.random.Generator, *, length: float = 8.0)
 
 
 def camera(source: np.ndarray, rng: np.random.Generator, *, strength: float | None = None,
-           family: str | None = None) -> Degraded:
-    """A camera-realistic blurred photo (deblur.blur.camera_blur): strength in [0, 1] or drawn."""
+           family: str | None = None, noise: bool = True) -> Degraded:
+    """A camera-realistic blurred photo (deblur.blur.camera_blur): strength in [0, 1] or drawn;
+    ``noise`` False leaves out the sensor noise (JPEG is still drawn)."""
     sharp = _float(_still(source))
-    blurred, info = B.camera_blur(sharp, rng, strength=strength, family=family)
+    blurred, info = B.camera_blur(sharp, rng, strength=strength, family=family, noise=noise)
     kernel = info.pop("kernel")
     return Degraded(_u8(blurred)[None], _u8(sharp), kernel, info)
 

@@ -366,12 +366,20 @@ SCALE_RANGE = (0.35, 1.0)
 
 
 class CameraSampler:
-    """Online sampler: ``batch(n, rng)`` -> (input (n, 3, S, S), target (n, 3, S, S)) float in [0, 1]."""
+    """Online sampler: ``batch(n, rng)`` -> (input (n, 3, S, S), target (n, 3, S, S)) float in [0, 1].
 
-    def __init__(self, photos: Sequence[np.ndarray], size: int, device: torch.device | str = "cpu") -> None:
+    ``sharp`` (training only, 0 by default): the fraction of samples drawn with no kernel and no
+    sensor noise (JPEG still drawn) on top of the family's own ~0.6 %: sharp, clean photos that a
+    network must hand back unchanged (the shipped camera networks over-sharpened them; issue 11).
+    """
+
+    def __init__(self, photos: Sequence[np.ndarray], size: int, device: torch.device | str = "cpu",
+                 sharp: float = 0.0) -> None:
         if not photos:
             raise ValueError("CameraSampler needs at least one photo")
-        self.size, self.device = int(size), torch.device(device)
+        if not 0.0 <= sharp <= 1.0:
+            raise ValueError(f"sharp is a fraction of samples in [0, 1], not {sharp}")
+        self.size, self.device, self.sharp = int(size), torch.device(device), float(sharp)
         need = self.size + 2 * MARGIN
         self.photos = []
         for img in photos:
@@ -398,7 +406,9 @@ class CameraSampler:
         patch = np.rot90(patch, int(rng.integers(4)))
         if rng.random() < 0.5:
             patch = patch[:, ::-1]
-        d = camera(np.ascontiguousarray(patch), rng)
+        # a generator draw only when asked for, so sharp=0 keeps the family's own stream
+        clean = self.sharp > 0 and rng.random() < self.sharp
+        d = camera(np.ascontiguousarray(patch), rng, **({"family": "none", "noise": False} if clean else {}))
         m = MARGIN
         return d.frames[0, m:-m, m:-m], d.target[m:-m, m:-m]
 

@@ -83,10 +83,12 @@ class TrainConfig:
     channels_last: bool = True
     motion_length: tuple[float, float] = (2.0, 14.0)
     sigma: tuple[float, float] = (0.0, 3.0)  # Gaussian sigma ~ U[lo, hi]: the paper's U[0, 3]
+    sharp: float = 0.0             # camera task: extra fraction of training samples left sharp and noise-free
     online: bool = False           # synthesise every batch afresh on the training device (GPU)
     schedule: str = "plateau"      # plateau (the paper's, automated) or cosine over --minutes
     loss: str = "l1"               # l1 (the paper's) or psnr (mean over samples of each one's PSNR)
     init: str = ""                 # start from these weights (.safetensors, same architecture)
+    estimator: str = ""            # kernel-aware models with a SigmaNet: start it from this deblur.sigma_net file
     resume: bool = False
     ship: bool = False             # write <out>/<name>.safetensors + manifest + card at the end
     store: str = "float32"         # dtype of the shipped file: float32, or float16 (half the size)
@@ -249,7 +251,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
                               f"here), not {cfg.data}")
         photos = [item.sharp for item in read_corpus(cfg.data, "train")]
         val_photos, train_photos = photos[::10], [p for i, p in enumerate(photos) if i % 10]
-        sampler = Prefetcher(CameraSampler(train_photos, crop, device))
+        sampler = Prefetcher(CameraSampler(train_photos, crop, device, sharp=cfg.sharp))
         x_val, y_val = CameraSampler(val_photos, crop).fixed(cfg.val_samples, 10_000 + cfg.seed)
     elif standard:
         maker, val_maker, data_note = standard_makers(cfg)
@@ -290,6 +292,16 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         if model_config(init_model) != model_config(model):
             raise DeblurError(f"--init {cfg.init} holds {model_config(init_model)}, not {model_config(model)}")
         model.load_state_dict(init_model.state_dict())
+    if cfg.estimator:
+        from .sigma_net import SigmaNet, load as load_sigma_net
+
+        if not isinstance(getattr(model, "estimator", None), SigmaNet):
+            raise DeblurError(f"--estimator {cfg.estimator}: {cfg.model} has no SigmaNet estimator "
+                              "(a kernel-aware model built with sigma_net > 0 has)")
+        est, _ = load_sigma_net(cfg.estimator)
+        if est.config != model.estimator.config:
+            raise DeblurError(f"--estimator {cfg.estimator} holds {est.config}, the model's is {model.estimator.config}")
+        model.estimator.load_state_dict(est.state_dict())
     val_batch = {"gaussian": 16, "motion": 2, "camera": 8}[task]
     # This run's validation set scored on the blurred input itself, and on the --init weights: the
     # references for its final figures (an inherited log's rows may come from another validation set).

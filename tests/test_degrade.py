@@ -178,3 +178,25 @@ def test_prefetcher_renders_the_samplers_batches_ahead_reproducibly():
     assert not torch.equal(first[0][1], first[1][1])  # a stream, not one batch repeated
     with pytest.raises(ValueError, match="batches of 2"):
         a.batch(3, np.random.default_rng(5))
+
+
+def test_camera_sampler_sharp_fraction_adds_clean_identity_samples_and_keeps_the_default_stream():
+    from deblur import sampling
+
+    photo = [np.ascontiguousarray(skimage.data.astronaut())]
+    plain = sampling.CameraSampler(photo, 32).fixed(6, 3)
+    again = sampling.CameraSampler(photo, 32, sharp=0.0).fixed(6, 3)
+    np.testing.assert_array_equal(plain[0], again[0])  # sharp=0 draws nothing extra: old runs reproduce
+    x, y = sampling.CameraSampler(photo, 32, sharp=1.0).fixed(12, 3)
+
+    def psnr(a, b):
+        return 10 * np.log10(255.0**2 / max(((a.astype(float) - b) ** 2).mean(), 1e-12))
+
+    clean = [psnr(xi, yi) for xi, yi in zip(x[:, 0], y)]
+    assert min(clean) > 24  # no kernel, no noise: at most a JPEG round trip (quality >= 30) away
+    px, py = sampling.CameraSampler(photo, 32).fixed(12, 3)
+    assert np.mean(clean) > np.mean([psnr(xi, yi) for xi, yi in zip(px[:, 0], py)]) + 3
+    mixed = sampling.CameraSampler(photo, 32, sharp=0.5)
+    assert not np.array_equal(mixed.fixed(6, 3)[0], plain[0])
+    with pytest.raises(ValueError, match="fraction"):
+        sampling.CameraSampler(photo, 32, sharp=1.5)
