@@ -14,7 +14,8 @@ the worst error. Estimators:
 
 - ``gcv``: deblur.kernel_aware's torch GCV (what an untrained KernelAwareNet uses);
 - ``gcv_numpy`` (``--numpy``): deblur.baselines.estimate_gaussian_sigma (blind_wiener's);
-- ``model``: the estimator (GCV + CNN) of a kernel-aware weight file given with ``--weights``.
+- ``model``: the estimator (GCV + CNN) of a kernel-aware weight file given with ``--weights``;
+- ``sigma_net`` (``--sigma-net FILE``): the learned estimator of deblur/sigma_net.py.
 
 GCV looks at the central 384 px crop, so a full-resolution image costs ~0.5 s per estimator on
 one core; the cifar protocol's 32 px crops cost milliseconds each.
@@ -55,11 +56,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--limit", type=int, default=None, help="at most this many images (evenly spaced)")
     ap.add_argument("--numpy", action="store_true", help="also the numpy GCV of blind_wiener")
     ap.add_argument("--weights", default=None, help="a kernel_aware_atrous .safetensors file: its estimator too")
+    ap.add_argument("--sigma-net", default=None, help="a deblur.sigma_net .safetensors file: that estimator too")
+    ap.add_argument("--no-gcv", action="store_true", help="leave GCV out (it costs ~0.5 s per image)")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
 
-    estimators = {"gcv": image_estimator(SigmaEstimator(width=0).eval())}
+    estimators = {} if args.no_gcv else {"gcv": image_estimator(SigmaEstimator(width=0).eval())}
+    if args.sigma_net:
+        from deblur import sigma_net
+
+        net, _ = sigma_net.load(args.sigma_net)
+        estimators["sigma_net"] = lambda img: sigma_net.estimate(net, img)
     if args.numpy:
         estimators["gcv_numpy"] = lambda img: estimate_gaussian_sigma(img.astype(np.float64) / 255.0)
     if args.weights:

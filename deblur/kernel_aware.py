@@ -4,9 +4,11 @@ The established pattern for a blur whose family is known (DWDN, USRNet, IKC): id
 kernel, undo it with a non-blind linear deconvolution, and let a network remove what the linear
 filter leaves (ringing, 8-bit steps, estimation error). ``KernelAwareNet`` is that pipeline:
 
-1. **sigma** per image: ``SigmaEstimator`` -- classical GCV blur identification (the one
-   ``deblur.baselines.blind_wiener`` uses, ported to torch, batched), optionally corrected by a
-   small CNN trained jointly; or given (training, and the "given the true sigma" oracle row).
+1. **sigma** per image: the lite preset's ``deblur.sigma_net.SigmaNet`` (a small CNN trained
+   on its own at the photos' resolution, then jointly; see that module for why GCV was dropped:
+   25-50 % errors at full resolution), or ``SigmaEstimator`` -- classical GCV blur identification
+   (the one ``deblur.baselines.blind_wiener`` uses, ported to torch, batched), optionally
+   corrected by a small CNN; or given (training, and the "given the true sigma" oracle row).
 2. **deconvolution**: ``wiener_deconvolve`` -- a Wiener filter of the Gaussian of that sigma
    (OpenCV's size rule, the degradation's taps) with a learned balance, applied as a *finite*
    filter of radius ``radius`` to the reflect-101-padded image.
@@ -411,7 +413,9 @@ class KernelAwareNet(nn.Module):
     a tile -- the inference object estimates once and passes it. The ATROUS_NET arguments are
     deblur.models.AtrousNet's; ``sigma_max`` caps sigma; ``radius`` is the deconvolution filter's;
     ``balance`` the initial Wiener balance (learned, clamped to BALANCE_RANGE); ``estimator`` the
-    width of the estimator's CNN (0 = GCV alone).
+    width of the estimator's CNN (0 = GCV alone); ``sigma_net`` > 0 replaces that estimator by a
+    ``deblur.sigma_net.SigmaNet`` of this width (start it from a trained one: the trainer's
+    ``--estimator FILE``).
     """
 
     multiple = 2
@@ -420,7 +424,7 @@ class KernelAwareNet(nn.Module):
     def __init__(self, frames: int = 1, blocks: int = 4, stem: int = 32, channels: int = 64, branch: int = 32,
                  head: int = 32, dilations: tuple[int, ...] = (1, 2, 3, 4), slope: float = LEAKY_SLOPE,
                  sigma_max: float = SIGMA_MAX, radius: int = RADIUS, balance: float = BALANCE,
-                 estimator: int = 16) -> None:
+                 estimator: int = 16, sigma_net: int = 0) -> None:
         super().__init__()
         from deblur.models import AtrousNet  # here, not at the top: models imports this module
 
@@ -433,7 +437,12 @@ class KernelAwareNet(nn.Module):
         # the deconvolved image) plus a residual whose last layer starts at zero.
         self.refine = AtrousNet(frames=2, blocks=blocks, stem=stem, channels=channels, branch=branch, head=head,
                                 dilations=dilations, slope=slope)
-        self.estimator = SigmaEstimator(estimator, sigma_max)
+        if sigma_net:  # the learned estimator of deblur/sigma_net.py replaces GCV (+ correction)
+            from deblur.sigma_net import SigmaNet
+
+            self.estimator = SigmaNet(width=sigma_net, sigma_max=sigma_max)
+        else:
+            self.estimator = SigmaEstimator(estimator, sigma_max)
         self.log_balance = nn.Parameter(torch.tensor(math.log(balance)))
         # the deconvolution reads `radius` px around a pixel, the refinement its own halo around that
         self.halo = self.refine.halo + self.radius
@@ -444,6 +453,10 @@ class KernelAwareNet(nn.Module):
 
     def estimate_sigma(self, x: torch.Tensor) -> torch.Tensor:
         """sigma (N,) of each whole image (N, 3, H, W) in [0, 1]."""
+        if not isinstance(self.estimator, SigmaEstimator):
+            from deblur.sigma_net import estimate_batch
+
+            return estimate_batch(self.estimator, x)
         return self.estimator(x)
 
     def deconvolve(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
@@ -463,7 +476,12 @@ class KernelAwareNet(nn.Module):
         error against the fitted sigma, times AUX_WEIGHT."""
         true = fit_sigma(blurred, sharp, self.sigma_max)
         aux = None
-        if self.estimator.width:
+        if not isinstance(self.estimator, SigmaEstimator):
+            from deblur.sigma_net import LOSS_FLOOR
+
+            t = true.to(blurred.dtype)
+            aux = AUX_WEIGHT * ((self.estimator(blurred) - t).abs() / (t + LOSS_FLOOR)).mean()
+        elif self.estimator.width:
             aux = AUX_WEIGHT * (self.estimator(blurred) - true.to(blurred.dtype)).abs().mean()
         return jitter_sigma(true, rng, self.sigma_max), aux
 

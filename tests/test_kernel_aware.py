@@ -209,9 +209,10 @@ def test_untrained_network_is_wiener_deconvolution_with_the_sigma_it_is_given():
         torch.testing.assert_close(model(x, sigma=torch.tensor([2.0])),
                                    wiener_deconvolve(x, torch.tensor([2.0]), 1e-3), atol=1e-6, rtol=0)
         torch.testing.assert_close(model(x, sigma=torch.tensor([0.0])), x, atol=1e-6, rtol=0)
-        # without a sigma it estimates one itself (GCV at init)
-        gcv = gcv_estimate(x, fine=None).float()
-        torch.testing.assert_close(model(x), wiener_deconvolve(x, gcv, 1e-3), atol=1e-6, rtol=0)
+        # without a sigma it estimates one itself, with its estimator (the preset's: a SigmaNet)
+        est = model.estimate_sigma(x).float()
+        assert est.shape == (1,) and 0.0 <= float(est) <= model.sigma_max
+        torch.testing.assert_close(model(x), wiener_deconvolve(x, est, 1e-3), atol=1e-6, rtol=0)
 
 
 def _tiled_case(model: nn.Module, use_kernel: bool) -> tuple[Deblurrer, np.ndarray]:
@@ -374,3 +375,27 @@ def test_trainer_runs_it_end_to_end(source, tmp_path, monkeypatch):
     model, meta = load_model(f"{ARCH}-gaussian", weights_dir=tmp_path / "weights")
     assert isinstance(model, KernelAwareNet) and meta["samples_seen"] == 12
     assert registry.lookup(f"{ARCH}-gaussian+true_sigma", "gaussian", tmp_path / "weights").needs_kernel
+
+
+def test_trainer_starts_the_sigma_net_estimator_from_a_file_and_refuses_a_mismatch(tmp_path, monkeypatch, capsys):
+    from test_train import _tiny_corpus
+
+    from deblur import sigma_net
+    from deblur.train import main
+    from deblur.weights import load_model
+
+    monkeypatch.chdir(tmp_path)
+    spec = str(_tiny_corpus(tmp_path / "corpus"))
+    torch.manual_seed(3)
+    est = sigma_net.SigmaNet(width=build_model(ARCH).estimator.width)
+    sigma_net.save(est, tmp_path / "est.safetensors", {})
+    args = ["--model", ARCH, "--blur", "gaussian", "--data", spec, "--run-dir", str(tmp_path / "runs"),
+            "--out", str(tmp_path / "weights"), "--epochs", "1", "--steps-per-epoch", "1", "--batch", "2",
+            "--cache-samples", "4", "--val-samples", "2", "--threads", "1", "--lr", "0", "--min-lr", "0", "--ship"]
+    assert main(args + ["--estimator", str(tmp_path / "est.safetensors")]) == 0
+    model, _ = load_model(f"{ARCH}-gaussian", weights_dir=tmp_path / "weights")
+    for k, v in est.state_dict().items():  # lr 0: the shipped estimator is the file's
+        torch.testing.assert_close(model.estimator.state_dict()[k], v, rtol=0, atol=1e-7)
+    sigma_net.save(sigma_net.SigmaNet(width=8), tmp_path / "small.safetensors", {})
+    assert main(args + ["--estimator", str(tmp_path / "small.safetensors"), "--name", "other"]) != 0
+    assert "holds {'width': 8" in capsys.readouterr().err
