@@ -51,6 +51,14 @@ def ship(cfg: TrainConfig, model: nn.Module, result: dict[str, Any], world: int,
         init_line = (f"- Initialised from `{cfg.init}` and trained on; the log and the sample count include that run. "
                      f"On this stage's validation set the --init weights scored PSNR of the mean MSE "
                      f"{s0['val_psnr_mean_mse']:.2f} dB, SSIM {s0['val_ssim']:.4f}\n")
+    if getattr(cfg, "estimator", ""):
+        from .sigma_net import load as load_sigma_net
+
+        info = load_sigma_net(cfg.estimator)[1]
+        own = (f"{info['samples']:,} crops of `{info.get('data', '?')}` on its own, validation MAE "
+               f"{info.get('val_mae_px', float('nan')):.3f} px" if "samples" in info else "its own training not recorded")
+        init_line += (f"- Sigma estimator (deblur.sigma_net) started from `{cfg.estimator}` ({own}); then trained on "
+                      "with this run's samples by its own loss (the image loss does not reach it)\n")
     prior_line = ""
     if result.get("val_prior"):
         p = result["val_prior"]

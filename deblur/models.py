@@ -541,15 +541,23 @@ def count_parameters(model: nn.Module) -> int:
 
 
 def macs_per_pixel(model: nn.Module, probe: int = 64) -> float:
-    """Multiply-accumulates per input pixel (convolutions are linear in area: count on a probe)."""
+    """Multiply-accumulates per input pixel (convolutions are linear in area: count on a probe).
+
+    A kernel-aware network is handed a sigma: its estimator runs once per image on a crop of at
+    most ``deblur.sigma_net.CROP`` px (8 views), a fixed cost that does not grow with the image,
+    so it is not a per-pixel one."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    side = max(probe, model.multiple) // model.multiple * model.multiple
-    x = torch.zeros(1, 3 * getattr(model, "input_frames", model.frames), side, side)
+    m = max(1, int(getattr(model, "multiple", 1)))
+    side = max(probe, m) // m * m
+    p = next(model.parameters(), None)
+    x = torch.zeros(1, 3 * getattr(model, "input_frames", model.frames), side, side,
+                    device=p.device if p is not None else "cpu")
+    kwargs = {"sigma": torch.ones(1, device=x.device)} if getattr(model, "takes_sigma", False) else {}
     was_training = model.training
     model.eval()
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        model(x)
+        model(x, **kwargs)
     model.train(was_training)
     return counter.get_total_flops() / 2.0 / (side * side)
 

@@ -125,19 +125,11 @@ def matmul_peak(n: int, dtype: Any, repeats: int = 3) -> float:
 
 
 def count_macs(module: Any, frames: int, h: int, w: int, probe: int = 64) -> float:
-    """Multiply-accumulates of one forward pass at h x w, counted on a probe x probe input."""
-    import torch
-    from torch.utils.flop_counter import FlopCounterMode
+    """Multiply-accumulates of one forward pass at h x w: deblur.models.macs_per_pixel (counted on
+    a probe x probe input) times the area. ``frames`` is kept for callers; the module knows its own."""
+    from deblur.models import macs_per_pixel
 
-    side = max(probe, int(getattr(module, "multiple", 1)))
-    side += (-side) % max(1, int(getattr(module, "multiple", 1)))
-    x = torch.rand(1, 3 * getattr(module, "input_frames", frames), side, side)  # a prior is one more frame
-    p = next(module.parameters(), None)
-    if p is not None:
-        x = x.to(p.device)
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        module(x)
-    return counter.get_total_flops() / 2.0 * (h * w) / (side * side)
+    return macs_per_pixel(module, probe) * h * w
 
 
 # ----------------------------------------------------------------------------------- models

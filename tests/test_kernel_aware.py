@@ -388,12 +388,14 @@ def test_trainer_starts_the_sigma_net_estimator_from_a_file_and_refuses_a_mismat
     spec = str(_tiny_corpus(tmp_path / "corpus"))
     torch.manual_seed(3)
     est = sigma_net.SigmaNet(width=build_model(ARCH).estimator.width)
-    sigma_net.save(est, tmp_path / "est.safetensors", {})
+    sigma_net.save(est, tmp_path / "est.safetensors", {"samples": 1000, "data": "somewhere", "val_mae_px": 0.25})
     args = ["--model", ARCH, "--blur", "gaussian", "--data", spec, "--run-dir", str(tmp_path / "runs"),
             "--out", str(tmp_path / "weights"), "--epochs", "1", "--steps-per-epoch", "1", "--batch", "2",
             "--cache-samples", "4", "--val-samples", "2", "--threads", "1", "--lr", "0", "--min-lr", "0", "--ship"]
     assert main(args + ["--estimator", str(tmp_path / "est.safetensors")]) == 0
     model, _ = load_model(f"{ARCH}-gaussian", weights_dir=tmp_path / "weights")
+    card = (tmp_path / "weights" / f"{ARCH}-gaussian.md").read_text()
+    assert "1,000 crops of `somewhere` on its own, validation MAE 0.250 px" in card
     for k, v in est.state_dict().items():  # lr 0: the shipped estimator is the file's
         torch.testing.assert_close(model.estimator.state_dict()[k], v, rtol=0, atol=1e-7)
     sigma_net.save(sigma_net.SigmaNet(width=8), tmp_path / "small.safetensors", {})
