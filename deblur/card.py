@@ -51,7 +51,7 @@ def ship(cfg: TrainConfig, model: nn.Module, result: dict[str, Any], world: int,
         init_line = (f"- Initialised from `{cfg.init}` and trained on; the log and the sample count include that run. "
                      f"On this stage's validation set the --init weights scored PSNR of the mean MSE "
                      f"{s0['val_psnr_mean_mse']:.2f} dB, SSIM {s0['val_ssim']:.4f}\n")
-    if getattr(cfg, "estimator", ""):
+    if cfg.estimator:
         from .sigma_net import load as load_sigma_net
 
         info = load_sigma_net(cfg.estimator)[1]
@@ -71,7 +71,7 @@ def ship(cfg: TrainConfig, model: nn.Module, result: dict[str, Any], world: int,
         blur_line = ("the camera family (deblur.degrade.camera): a defocus / Gaussian / anisotropic / shake / linear "
                      "kernel in linear light, clipped highlights, shot + read noise, 8 bits, JPEG 30-95"
                      + (f"; {cfg.sharp:.0%} of the training samples (not the validation ones) drawn with no kernel "
-                        "and no noise (deblur.sampling.CameraSampler sharp)" if getattr(cfg, "sharp", 0) else ""))
+                        "and no noise (deblur.sampling.CameraSampler sharp)" if cfg.sharp else ""))
     elif cfg.task == "gaussian":
         blur_line = f"Gaussian, sigma ~ U[{cfg.sigma[0]:g}, {cfg.sigma[1]:g}], 8-bit quantised"
     elif standard_data(cfg.data):

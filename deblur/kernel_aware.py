@@ -404,6 +404,15 @@ class SigmaEstimator(nn.Module):
         delta = self.head(torch.stack([v, g.float()], dim=1)).squeeze(1)
         return (g + delta.to(g.dtype)).clamp(0.0, self.sigma_max)
 
+    # The estimator interface KernelAwareNet calls (deblur.sigma_net.SigmaNet has it too).
+    def estimate_whole(self, x: torch.Tensor) -> torch.Tensor:
+        """sigma (N,) of whole images: the forward pass (it crops centrally itself)."""
+        return self(x)
+
+    def training_loss(self, blurred: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor | None:
+        """L1 error (px) against the true sigma; None for GCV alone (nothing to train)."""
+        return (self(blurred) - sigma.to(blurred.dtype)).abs().mean() if self.width else None
+
 
 class KernelAwareNet(nn.Module):
     """Estimate sigma, Wiener-deconvolve, refine with ATROUS_NET (see the module docstring).
@@ -453,11 +462,7 @@ class KernelAwareNet(nn.Module):
 
     def estimate_sigma(self, x: torch.Tensor) -> torch.Tensor:
         """sigma (N,) of each whole image (N, 3, H, W) in [0, 1]."""
-        if not isinstance(self.estimator, SigmaEstimator):
-            from deblur.sigma_net import estimate_batch
-
-            return estimate_batch(self.estimator, x)
-        return self.estimator(x)
+        return self.estimator.estimate_whole(x)
 
     def deconvolve(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         return wiener_deconvolve(x, sigma.clamp(0.0, self.sigma_max), self.balance(), self.radius)
@@ -475,14 +480,8 @@ class KernelAwareNet(nn.Module):
         batch (deblur/train.py calls this): the fitted true sigma, jittered; the estimator's L1
         error against the fitted sigma, times AUX_WEIGHT."""
         true = fit_sigma(blurred, sharp, self.sigma_max)
-        aux = None
-        if not isinstance(self.estimator, SigmaEstimator):
-            from deblur.sigma_net import LOSS_FLOOR
-
-            t = true.to(blurred.dtype)
-            aux = AUX_WEIGHT * ((self.estimator(blurred) - t).abs() / (t + LOSS_FLOOR)).mean()
-        elif self.estimator.width:
-            aux = AUX_WEIGHT * (self.estimator(blurred) - true.to(blurred.dtype)).abs().mean()
+        loss = self.estimator.training_loss(blurred, true)
+        aux = None if loss is None else AUX_WEIGHT * loss
         return jitter_sigma(true, rng, self.sigma_max), aux
 
 

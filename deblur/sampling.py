@@ -365,6 +365,29 @@ MARGIN = 24  # > half the largest camera kernel (a 30 px shake path spans ~33 px
 SCALE_RANGE = (0.35, 1.0)
 
 
+def random_patch(img: np.ndarray, need: int, rng: np.random.Generator,
+                 scale_range: tuple[float, float] = SCALE_RANGE) -> np.ndarray:
+    """A ``need`` x ``need`` patch of a uint8 photo (H, W, 3): the photo rescaled by a factor
+    log-uniform in ``scale_range`` (never below what leaves ``need`` px), a random window, a
+    random quarter turn and mirror. The window is cut first (cheap), then rescaled: the same as
+    rescaling the photo and cutting. A photo smaller than ``need`` is upscaled just enough."""
+    h, w = img.shape[:2]
+    short = min(h, w)
+    lo = max(scale_range[0], need / short)
+    scale = float(np.exp(rng.uniform(np.log(lo), np.log(scale_range[1])))) if lo < scale_range[1] else 1.0
+    win = min(int(np.ceil(need / scale)) + 2, h, w)
+    y, x = int(rng.integers(0, h - win + 1)), int(rng.integers(0, w - win + 1))
+    patch = img[y : y + win, x : x + win]
+    if win != need:
+        patch = _resize(patch, need / win)[:need, :need]
+    if min(patch.shape[:2]) < need:  # a photo smaller than need, or a rounding short of it
+        patch = _resize(patch, need / min(patch.shape[:2]) + 1e-3)[:need, :need]
+    patch = np.rot90(patch, int(rng.integers(4)))
+    if rng.random() < 0.5:
+        patch = patch[:, ::-1]
+    return np.ascontiguousarray(patch)
+
+
 class CameraSampler:
     """Online sampler: ``batch(n, rng)`` -> (input (n, 3, S, S), target (n, 3, S, S)) float in [0, 1].
 
@@ -390,25 +413,11 @@ class CameraSampler:
 
     def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """One (degraded uint8 (S, S, 3), sharp uint8 (S, S, 3)) pair."""
-        need = self.size + 2 * MARGIN
         img = self.photos[int(rng.integers(len(self.photos)))]
-        short = min(img.shape[:2])
-        lo = max(SCALE_RANGE[0], need / short)
-        scale = float(np.exp(rng.uniform(np.log(lo), np.log(SCALE_RANGE[1])))) if lo < SCALE_RANGE[1] else 1.0
-        # crop a window first (cheap), then rescale it: the same as rescaling the photo and cropping
-        win = int(np.ceil(need / scale)) + 2
-        h, w = img.shape[:2]
-        win = min(win, h, w)
-        y, x = int(rng.integers(0, h - win + 1)), int(rng.integers(0, w - win + 1))
-        patch = img[y : y + win, x : x + win]
-        if win != need:
-            patch = _resize(patch, need / win)[:need, :need]
-        patch = np.rot90(patch, int(rng.integers(4)))
-        if rng.random() < 0.5:
-            patch = patch[:, ::-1]
+        patch = random_patch(img, self.size + 2 * MARGIN, rng, SCALE_RANGE)
         # a generator draw only when asked for, so sharp=0 keeps the family's own stream
         clean = self.sharp > 0 and rng.random() < self.sharp
-        d = camera(np.ascontiguousarray(patch), rng, **({"family": "none", "noise": False} if clean else {}))
+        d = camera(patch, rng, **({"family": "none", "noise": False} if clean else {}))
         m = MARGIN
         return d.frames[0, m:-m, m:-m], d.target[m:-m, m:-m]
 

@@ -81,6 +81,20 @@ class SigmaNet(nn.Module):
         sigma = (torch.softmax(logit, dim=1) * value).sum(dim=1)
         return sigma.clamp(0.0, self.sigma_max) if not self.training else sigma
 
+    # The estimator interface deblur.kernel_aware.KernelAwareNet calls (SigmaEstimator has it too).
+    def estimate_whole(self, x: torch.Tensor) -> torch.Tensor:
+        """sigma (N,) of whole images (N, 3, H, W): ``estimate_batch``."""
+        return estimate_batch(self, x)
+
+    def training_loss(self, blurred: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        """Its loss on training crops of known sigma (N,): ``relative_error``."""
+        return relative_error(self(blurred), sigma.to(blurred.dtype))
+
+
+def relative_error(estimate: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+    """The training loss: mean of |estimate - sigma| / (sigma + LOSS_FLOOR)."""
+    return ((estimate - sigma).abs() / (sigma + LOSS_FLOOR)).mean()
+
 
 def _views(x: torch.Tensor) -> torch.Tensor:
     """The 8 flips / quarter turns of a square (1, C, S, S) stacked on the batch axis."""
@@ -134,23 +148,10 @@ def _photos(data: str) -> tuple[list[np.ndarray], list[np.ndarray]]:
 def sample(photos: list[np.ndarray], n: int, rng: np.random.Generator, size: int = TRAIN_CROP
            ) -> tuple[torch.Tensor, torch.Tensor]:
     """(blurred crops (n, 3, size, size) on the 8-bit grid, their sigma (n,)): see the module docstring."""
-    from deblur.sampling import _resize
+    from deblur.sampling import random_patch
 
     need = size + 2 * MARGIN
-    crops = []
-    for _ in range(n):
-        img = photos[int(rng.integers(len(photos)))]
-        short = min(img.shape[:2])
-        lo = max(SCALE_RANGE[0], need / short)
-        scale = float(np.exp(rng.uniform(np.log(lo), np.log(SCALE_RANGE[1])))) if lo < SCALE_RANGE[1] else 1.0
-        win = min(int(math.ceil(need / scale)) + 2, *img.shape[:2])
-        y, x = int(rng.integers(0, img.shape[0] - win + 1)), int(rng.integers(0, img.shape[1] - win + 1))
-        patch = img[y : y + win, x : x + win]
-        patch = _resize(patch, need / win)[:need, :need] if win != need else patch
-        if patch.shape[0] < need or patch.shape[1] < need:  # a rounding short of `need`
-            patch = _resize(patch, need / min(patch.shape[:2]) + 1e-3)[:need, :need]
-        patch = np.rot90(patch, int(rng.integers(4)))
-        crops.append(np.ascontiguousarray(patch[:, ::-1] if rng.random() < 0.5 else patch))
+    crops = [random_patch(photos[int(rng.integers(len(photos)))], need, rng, SCALE_RANGE) for _ in range(n)]
     sharp = torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).float() / 255.0
     sigma = rng.uniform(0.0, SIGMA_TRAIN_MAX, size=n)
     blurred = gaussian_blur_batch(sharp, sigma)[..., MARGIN:-MARGIN, MARGIN:-MARGIN]
@@ -216,7 +217,7 @@ def train(data: str, out: str | Path, samples: int = 150_000, batch: int = 32, l
         for g in opt.param_groups:
             g["lr"] = 1e-5 + 0.5 * (lr - 1e-5) * (1 + math.cos(math.pi * (step - 1) / steps))
         x, s = sample(train_photos, batch, rng)
-        loss = ((net(x.contiguous(memory_format=torch.channels_last)) - s).abs() / (s + LOSS_FLOOR)).mean()
+        loss = relative_error(net(x.contiguous(memory_format=torch.channels_last)), s)
         opt.zero_grad()
         loss.backward()
         opt.step()
