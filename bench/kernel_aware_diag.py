@@ -29,14 +29,22 @@ from eval.inputs import degrade, open_items  # noqa: E402
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("checkpoint", type=Path, help="a trainer checkpoint.pt of kernel_aware_atrous")
+    p.add_argument("checkpoint", type=Path, help="a trainer checkpoint.pt or a .safetensors of kernel_aware_atrous")
     p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--dataset", default="builtin", help="python -m eval's --dataset (builtin, photos:DIR, ...)")
     a = p.parse_args(argv)
-    model = build_model("kernel_aware_atrous", "lite", "gaussian")
-    model.load_state_dict(torch.load(a.checkpoint, weights_only=True, map_location="cpu")["model"])
+    if a.checkpoint.suffix == ".safetensors":
+        from deblur.weights import load_weights
+
+        model, _ = load_weights(a.checkpoint)
+    else:
+        state = torch.load(a.checkpoint, weights_only=True, map_location="cpu")["model"]
+        model = build_model("kernel_aware_atrous", "lite", "gaussian", **({} if any(k.startswith("gate.") for k in state)
+                                                                          else {"gate": 0}))
+        model.load_state_dict(state)
     model.eval()
     rows = []
-    for item in open_items("builtin", "full", "gaussian"):
+    for item in open_items(a.dataset, "full", "gaussian"):
         s = degrade(item, "gaussian", a.seed, motion_length=8.0)
         if s.params.get("input_is_target"):
             continue

@@ -57,8 +57,8 @@ def ship(cfg: TrainConfig, model: nn.Module, result: dict[str, Any], world: int,
         info = load_sigma_net(cfg.estimator)[1]
         own = (f"{info['samples']:,} crops of `{info.get('data', '?')}` on its own, validation MAE "
                f"{info.get('val_mae_px', float('nan')):.3f} px" if "samples" in info else "its own training not recorded")
-        init_line += (f"- Sigma estimator (deblur.sigma_net) started from `{cfg.estimator}` ({own}); then trained on "
-                      "with this run's samples by its own loss (the image loss does not reach it)\n")
+        init_line += (f"- Sigma estimator (deblur.sigma_net) started from `{cfg.estimator}` ({own}); frozen "
+                      "in this run (the image loss does not reach it either)\n")
     prior_line = ""
     if result.get("val_prior"):
         p = result["val_prior"]
@@ -100,7 +100,7 @@ def ship(cfg: TrainConfig, model: nn.Module, result: dict[str, Any], world: int,
 - Parameters: {count_parameters(model):,}{"" if cfg.store == "float32" else f" (stored as {cfg.store}, loaded as float32)"}
 - Data: {data_line}; {result['samples']:,} samples seen
 - Blur: {blur_line}
-- Training: {losses[cfg.loss]}, Adam lr {cfg.lr:g} {decay}, grad-norm clip {cfg.clip}, batch {cfg.batch_size} x {world} process(es)
+- Training: {losses[cfg.loss].format(floor=cfg.psnr_floor)}, Adam lr {cfg.lr:g} {decay}, grad-norm clip {cfg.clip}, batch {cfg.batch_size} x {world} process(es)
 - Wall time: {wall}
 - Final validation ({cfg.val_samples} held-out samples): PSNR of the mean MSE {v['val_psnr_mean_mse']:.2f} dB
   (the blurred input: {base['val_psnr_mean_mse']:.2f} dB), SSIM {v['val_ssim']:.4f} (input {base['val_ssim']:.4f}),

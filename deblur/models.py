@@ -484,7 +484,8 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
 ARCHITECTURES["kernel_aware_atrous"] = KernelAwareNet
 ARCH_TASKS["kernel_aware_atrous"] = ("gaussian",)
 PRESETS["kernel_aware_atrous"] = {
-    "lite": {"blocks": 4, "stem": 32, "channels": 64, "branch": 32, "head": 32, "estimator": 0, "sigma_net": 32},
+    "lite": {"blocks": 4, "stem": 32, "channels": 64, "branch": 32, "head": 32, "estimator": 0, "sigma_net": 32,
+             "gate": 16},
 }
 
 

@@ -87,6 +87,7 @@ class TrainConfig:
     online: bool = False           # synthesise every batch afresh on the training device (GPU)
     schedule: str = "plateau"      # plateau (the paper's, automated) or cosine over --minutes
     loss: str = "l1"               # l1 (the paper's) or psnr (mean over samples of each one's PSNR)
+    psnr_floor: float = 1e-6       # psnr loss: each sample's MSE + this (1e-4: samples past ~40 dB weigh less)
     init: str = ""                 # start from these weights (.safetensors, same architecture)
     estimator: str = ""            # kernel-aware models with a SigmaNet: start it from this deblur.sigma_net file
     resume: bool = False
@@ -131,46 +132,64 @@ def _setup_distributed() -> tuple[int, int, torch.device]:
 
 LOSSES = {
     "l1": "L1 loss (mean)",
-    "psnr": "PSNR loss (minus the mean over samples of each sample's PSNR, MSE floored at 1e-6)",
+    "psnr": "PSNR loss (minus the mean over samples of each sample's PSNR, MSE floored at {floor:g})",
 }
 PSNR_LOSS_FLOOR = 1e-6  # 60 dB: a sample restored better than this stops pulling on the weights
 
 
-def training_loss(out: torch.Tensor, target: torch.Tensor, kind: str = "l1") -> torch.Tensor:
+def training_loss(out: torch.Tensor, target: torch.Tensor, kind: str = "l1", floor: float = PSNR_LOSS_FLOOR
+                  ) -> torch.Tensor:
     """The training objective on a batch (N, C, H, W) in [0, 1].
 
     l1: the paper's mean absolute error over every pixel of the batch.
-    psnr: -mean_i PSNR_i, the i-th sample's PSNR from its own MSE (floored at PSNR_LOSS_FLOOR).
+    psnr: -mean_i PSNR_i, the i-th sample's PSNR from its own MSE plus ``floor``.
     Evaluators rank by the mean of per-image PSNR; a pixel-mean loss lets strongly blurred samples
     (large errors) dominate, so the network learns little about slight blur. Each sample's PSNR
-    weighs its squared error by 1 / its MSE: every sample counts by its relative improvement.
+    weighs its squared error by 1 / (its MSE + floor): every sample counts by its relative
+    improvement, up to the floor. With the default 1e-6 a near-exact sample (the kernel-aware
+    model's Wiener output at sigma < 0.75: ~50 dB) outweighs a strongly blurred one ~100x and
+    the network learns almost nothing else; 1e-4 caps that at ~10x (bench/ka_refine_probe.py).
     """
     if kind == "l1":
         return F.l1_loss(out, target)
     if kind == "psnr":
         mse = (out - target).pow(2).mean(dim=tuple(range(1, out.dim())))
-        return (10 * torch.log10(mse + PSNR_LOSS_FLOOR)).mean()
+        return (10 * torch.log10(mse + floor)).mean()
     raise DeblurError(f"unknown loss {kind!r}: use one of {', '.join(LOSSES)}")
 
 
 def train_step(net: nn.Module, opt: torch.optim.Optimizer, xb: torch.Tensor, yb: torch.Tensor,
-               rng: np.random.Generator, loss: str = "l1", clip: float = 1.0, bf16: bool = False) -> torch.Tensor:
+               rng: np.random.Generator, loss: str = "l1", clip: float = 1.0, bf16: bool = False,
+               sigma: torch.Tensor | None = None, psnr_floor: float = PSNR_LOSS_FLOOR) -> torch.Tensor:
     """One optimiser step on a batch (what the trainer does, and bench/train_speed.py times):
     forward (under bf16 autocast if asked), ``training_loss``, backward, grad-norm clip, step.
-    A kernel-aware model (deblur/kernel_aware.py) is told the blur's sigma and adds its
-    estimator's loss. ``net`` may be DistributedDataParallel-wrapped. Returns the image loss."""
+    A kernel-aware model (deblur/kernel_aware.py) is told the blur's sigma (``sigma``, the
+    batch's fitted true sigma when known, else fitted here) and adds its estimator's loss.
+    ``net`` may be DistributedDataParallel-wrapped. Returns the image loss."""
     model = getattr(net, "module", net)
     kwargs, aux = {}, None
     if hasattr(model, "training_sigma"):
-        kwargs["sigma"], aux = model.training_sigma(xb, yb, rng)
+        kwargs["sigma"], aux = model.training_sigma(xb, yb, rng, true=sigma)
     with torch.autocast(xb.device.type, dtype=torch.bfloat16, enabled=bf16):
         out = net(xb, **kwargs)
-    value = training_loss(out.float(), yb, loss)
+    value = training_loss(out.float(), yb, loss, psnr_floor)
     opt.zero_grad(set_to_none=True)
     (value if aux is None else value + aux).backward()
     nn.utils.clip_grad_norm_(model.parameters(), clip)
     opt.step()
     return value.detach()
+
+
+def fit_cache_sigma(x: np.ndarray, y: np.ndarray, chunk: int = 64) -> np.ndarray:
+    """The fitted Gaussian sigma (n,) of every cached pair, uint8 inputs (n, 1, S, S, 3) and targets
+    (n, S, S, 3): ``deblur.kernel_aware.fit_sigma`` in chunks."""
+    from .kernel_aware import fit_sigma
+
+    out = []
+    for i in range(0, len(x), chunk):
+        xb, yb = to_batch(list(x[i : i + chunk].astype(np.float32) / 255.0), list(y[i : i + chunk].astype(np.float32) / 255.0))
+        out.append(fit_sigma(xb, yb).numpy())
+    return np.concatenate(out).astype(np.float32)
 
 
 class MiddleFrame(nn.Module):
@@ -302,6 +321,12 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         if est.config != model.estimator.config:
             raise DeblurError(f"--estimator {cfg.estimator} holds {est.config}, the model's is {model.estimator.config}")
         model.estimator.load_state_dict(est.state_dict())
+        # frozen: trained on further with the restorer's multi-scale crops it drifted (the first
+        # kernel_aware_atrous-gaussian run: blind 33.95 dB on builtin vs 34.57 with the file's)
+        model.estimator.requires_grad_(False)
+    # A kernel-aware model is told each training sample's true sigma: least-squares fitted once per
+    # cached sample here (flips and quarter turns keep it), not per batch.
+    fitted = fit_cache_sigma(x_train, y_train) if hasattr(model, "training_sigma") and sampler is None else None
     val_batch = {"gaussian": 16, "motion": 2, "camera": 8}[task]
     # This run's validation set scored on the blurred input itself, and on the --init weights: the
     # references for its final figures (an inherited log's rows may come from another validation set).
@@ -379,7 +404,9 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
                 xb, yb = xb.to(device), yb.to(device)
             if cfg.channels_last:
                 xb = xb.contiguous(memory_format=torch.channels_last)
-            loss = train_step(net, opt, xb, yb, rng, loss=cfg.loss, clip=cfg.clip, bf16=cfg.bf16)
+            sig = None if fitted is None or sampler is not None else torch.from_numpy(fitted[idx]).to(device)
+            loss = train_step(net, opt, xb, yb, rng, loss=cfg.loss, clip=cfg.clip, bf16=cfg.bf16, sigma=sig,
+                              psnr_floor=cfg.psnr_floor)
             step += 1
             samples += cfg.batch_size * world
             losses.append(loss.item())

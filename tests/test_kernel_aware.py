@@ -215,6 +215,26 @@ def test_untrained_network_is_wiener_deconvolution_with_the_sigma_it_is_given():
         torch.testing.assert_close(model(x), wiener_deconvolve(x, est, 1e-3), atol=1e-6, rtol=0)
 
 
+def test_sigma_gate_starts_open_and_closed_returns_the_wiener_output():
+    x = _t(degrade("gaussian", _crops(64)[0], np.random.default_rng(0), sigma=1.5).frames[0])
+    sig = torch.tensor([1.5])
+    plain = _perturb(build_model(ARCH, "lite", "gaussian", blocks=1, estimator=0, gate=0)).eval()
+    gated = build_model(ARCH, "lite", "gaussian", blocks=1, estimator=0, gate=8).eval()
+    missing = gated.load_state_dict(plain.state_dict(), strict=False).missing_keys
+    assert sorted(missing) == [f"gate.{i}.{k}" for i in (0, 2) for k in ("bias", "weight")]
+    with torch.no_grad():
+        # the gate's last layer starts at zero: a factor of 1, the ungated network's output
+        torch.testing.assert_close(gated(x, sig), plain(x, sig), atol=1e-6, rtol=0)
+        assert (plain(x, sig) - gated.deconvolve(x, sig)).abs().mean() > 1e-3  # the refinement does act
+        gated.gate[2].bias.fill_(-30.0)  # closed: the residual is switched off
+        torch.testing.assert_close(gated(x, sig), gated.deconvolve(x, sig), atol=1e-6, rtol=0)
+        # the factor is a function of sigma: another sigma, another factor
+        gated.gate[2].bias.zero_()
+        gated.gate[2].weight.fill_(1.0)
+        f = [2 * torch.sigmoid(gated.gate(torch.tensor([[v / gated.sigma_max]]))) for v in (0.5, 2.5)]  # gain aside
+        assert not torch.allclose(f[0], f[1])
+
+
 def _tiled_case(model: nn.Module, use_kernel: bool) -> tuple[Deblurrer, np.ndarray]:
     tiled = Deblurrer(model, tile=64, use_kernel=use_kernel)
     img = degrade("gaussian", data.astronaut()[: tiled.tile + 24, : tiled.tile + 40], np.random.default_rng(0),
@@ -326,6 +346,12 @@ def test_training_sigma_is_the_true_sigma_jittered_and_trains_the_estimator():
     aux.backward()
     assert all(p.grad is not None for p in model.estimator.parameters())
     assert all(p.grad is None for p in model.refine.parameters())  # the image loss alone trains the refinement
+    # told the true sigma (the trainer fits it once per cached sample), nothing is fitted; a frozen
+    # estimator (the trainer's --estimator FILE) adds no loss
+    model.estimator.requires_grad_(False)
+    told, aux = model.training_sigma(x, y, np.random.default_rng(0), true=true.double())
+    assert aux is None and told.dtype == torch.float32
+    assert float((told - true).abs().max()) < 0.6 and int(((told - true).abs() < 1e-6).sum()) > 0
 
 
 def test_three_training_steps_lower_the_loss():
@@ -391,12 +417,12 @@ def test_trainer_starts_the_sigma_net_estimator_from_a_file_and_refuses_a_mismat
     sigma_net.save(est, tmp_path / "est.safetensors", {"samples": 1000, "data": "somewhere", "val_mae_px": 0.25})
     args = ["--model", ARCH, "--blur", "gaussian", "--data", spec, "--run-dir", str(tmp_path / "runs"),
             "--out", str(tmp_path / "weights"), "--epochs", "1", "--steps-per-epoch", "1", "--batch", "2",
-            "--cache-samples", "4", "--val-samples", "2", "--threads", "1", "--lr", "0", "--min-lr", "0", "--ship"]
+            "--cache-samples", "4", "--val-samples", "2", "--threads", "1", "--lr", "0.05", "--ship"]
     assert main(args + ["--estimator", str(tmp_path / "est.safetensors")]) == 0
     model, _ = load_model(f"{ARCH}-gaussian", weights_dir=tmp_path / "weights")
     card = (tmp_path / "weights" / f"{ARCH}-gaussian.md").read_text()
-    assert "1,000 crops of `somewhere` on its own, validation MAE 0.250 px" in card
-    for k, v in est.state_dict().items():  # lr 0: the shipped estimator is the file's
+    assert "1,000 crops of `somewhere` on its own, validation MAE 0.250 px" in card and "frozen" in card
+    for k, v in est.state_dict().items():  # frozen (even at this lr): the shipped estimator is the file's
         torch.testing.assert_close(model.estimator.state_dict()[k], v, rtol=0, atol=1e-7)
     sigma_net.save(sigma_net.SigmaNet(width=8), tmp_path / "small.safetensors", {})
     assert main(args + ["--estimator", str(tmp_path / "small.safetensors"), "--name", "other"]) != 0
