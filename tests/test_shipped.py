@@ -138,7 +138,7 @@ def test_shipped_network_gains_on_fixed_blurred_crops(name):
             f"{FRACTION} x its published {told_published:.2f} dB")
         # ... and its refinement must add to its own Wiener filter (told the same sigma): a zeroed or
         # closed-gate refinement scores 0 here. Measured +0.92 / +0.46 / +0.42 dB (mean 0.60) on
-        # these crops with the shipped weights (sha 14b5e45d); the first shipped one, whose
+        # these crops with the shipped weights (sha 14b5e45d, 2048ae2f); the first shipped one, whose
         # refinement learned nothing, scored ~0.
         over_wiener = []
         for d in samples.values():
