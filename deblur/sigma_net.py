@@ -226,7 +226,7 @@ def train(data: str, out: str | Path, samples: int = 150_000, batch: int = 32, l
     x_val, s_val = sample(val_photos, val_samples, np.random.default_rng(10_000 + seed))
     t_val, ts_val = sample_thumbs(val_photos, val_samples, np.random.default_rng(20_000 + seed))
     rng = np.random.default_rng(seed)
-    net = SigmaNet() if init is None else load(init)[0]
+    net, prior = (SigmaNet(), None) if init is None else load(init)
     net = net.to(memory_format=torch.channels_last)
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     steps = max(1, samples // batch)
@@ -264,8 +264,7 @@ def train(data: str, out: str | Path, samples: int = 150_000, batch: int = 32, l
     info = {"data": data, "samples": steps * batch, "batch": batch, "lr": lr, "seed": seed,
             "val_mae_px": val_mae(), "val_mae_thumbs_px": val_mae(t_val, ts_val), "val_samples": val_samples,
             "thumbs": thumbs, "minutes": round((time.time() - t0) / 60, 1)}
-    if init is not None:
-        prior = load(init)[1]
+    if prior is not None:
         info["init"] = {"file": str(init), "samples": prior.get("samples"), "data": prior.get("data")}
         info["samples"] = steps * batch + int(prior.get("samples") or 0)
     save(net, out, info)

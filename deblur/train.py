@@ -185,11 +185,14 @@ def fit_cache_sigma(x: np.ndarray, y: np.ndarray, chunk: int = 64) -> np.ndarray
     (n, S, S, 3): ``deblur.kernel_aware.fit_sigma`` in chunks."""
     from .kernel_aware import fit_sigma
 
-    out = []
-    for i in range(0, len(x), chunk):
-        xb, yb = to_batch(list(x[i : i + chunk].astype(np.float32) / 255.0), list(y[i : i + chunk].astype(np.float32) / 255.0))
-        out.append(fit_sigma(xb, yb).numpy())
-    return np.concatenate(out).astype(np.float32)
+    return np.concatenate([fit_sigma(*_cached_batch(x, y, i, chunk)).numpy() for i in range(0, len(x), chunk)]
+                          ).astype(np.float32)
+
+
+def _cached_batch(x: np.ndarray, y: np.ndarray, start: int, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cached uint8 samples [start, start + n) as a float (inputs, targets) batch in [0, 1]."""
+    return to_batch(list(x[start : start + n].astype(np.float32) / 255.0),
+                    list(y[start : start + n].astype(np.float32) / 255.0))
 
 
 class MiddleFrame(nn.Module):
@@ -214,8 +217,7 @@ def evaluate(model: nn.Module, x: np.ndarray, y: np.ndarray, device: torch.devic
     rows = {"val_loss": [], "val_mse": [], "val_psnr": [], "val_ssim": []}
     with torch.inference_mode():
         for i in range(0, len(x), batch):
-            xb, yb = to_batch(list(x[i : i + batch].astype(np.float32) / 255.0), list(y[i : i + batch].astype(np.float32) / 255.0))
-            xb, yb = xb.to(device), yb.to(device)
+            xb, yb = (t.to(device) for t in _cached_batch(x, y, i, batch))
             if channels_last:
                 xb = xb.contiguous(memory_format=torch.channels_last)
             out = model(xb).clamp(0, 1)
@@ -404,7 +406,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
                 xb, yb = xb.to(device), yb.to(device)
             if cfg.channels_last:
                 xb = xb.contiguous(memory_format=torch.channels_last)
-            sig = None if fitted is None or sampler is not None else torch.from_numpy(fitted[idx]).to(device)
+            sig = None if fitted is None else torch.from_numpy(fitted[idx]).to(device)  # fitted: cache only
             loss = train_step(net, opt, xb, yb, rng, loss=cfg.loss, clip=cfg.clip, bf16=cfg.bf16, sigma=sig,
                               psnr_floor=cfg.psnr_floor)
             step += 1
