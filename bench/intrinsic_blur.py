@@ -4,7 +4,7 @@
     python bench/intrinsic_blur.py --data photos:runs/unseen --sigmas 0 0.5 1 2
 
 For each photo of an evaluator dataset, the sharp target is blurred exactly as the evaluator blurs
-(``deblur.blur.gaussian_blur_batch``: OpenCV's taps, reflect-101, 8-bit rounding) at each sigma of
+(``deblur.degrade.degrade``: OpenCV's taps, reflect-101, 8-bit rounding) at each sigma of
 ``--sigmas`` and read by the learned estimator (``deblur.sigma_net.estimate``, the one the shipped
 kernel-aware network carries). The reading at sigma 0 is the photo's own softness as the estimator
 sees it (lens, demosaicing, resizing); if blur adds in quadrature, a photo of intrinsic blur i
@@ -31,20 +31,17 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from deblur import sigma_net  # noqa: E402
-from deblur.blur import gaussian_blur_batch  # noqa: E402
+from deblur.degrade import degrade  # noqa: E402
 from eval.inputs import open_items  # noqa: E402
 
 DEFAULT_NET = "weights/estimators/sigma_net-gaussian.safetensors"
 
 
 def readings(net: sigma_net.SigmaNet, sharp: np.ndarray, sigmas: list[float]) -> list[float]:
-    t = torch.from_numpy(np.ascontiguousarray(sharp)).permute(2, 0, 1)[None].float() / 255.0
-    out = []
-    for s in sigmas:
-        b = gaussian_blur_batch(t, [s]) if s > 0 else t
-        u8 = (b * 255.0).round().clamp(0, 255)[0].permute(1, 2, 0).to(torch.uint8).numpy()
-        out.append(sigma_net.estimate(net, u8))
-    return out
+    """The estimator's reading of ``sharp`` blurred at each sigma by the evaluator's own
+    degradation (``deblur.degrade.degrade``; sigma is given, so the generator draws nothing)."""
+    rng = np.random.default_rng(0)
+    return [sigma_net.estimate(net, degrade("gaussian", sharp, rng, sigma=s).frames[0]) for s in sigmas]
 
 
 def main(argv: list[str] | None = None) -> int:

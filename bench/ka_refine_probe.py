@@ -48,11 +48,7 @@ def told_sigma(model, x: torch.Tensor, sig: np.ndarray, rng: np.random.Generator
     if told == "jitter":
         return jitter_sigma(true, rng)
     with torch.no_grad():
-        was = model.estimator.training
-        model.estimator.eval()
-        est = model.estimator(x).float().clamp(0.0, model.sigma_max)
-        model.estimator.train(was)
-    return est
+        return model.estimator(x).float().clamp(0.0, model.sigma_max)
 
 
 def render(sampler: OnlineSampler, model, n: int, seed: int, lo: float, hi: float, told: str = "true",
@@ -69,7 +65,7 @@ def render(sampler: OnlineSampler, model, n: int, seed: int, lo: float, hi: floa
         t = told_sigma(model, x, sig, rng, told)
         with torch.no_grad():
             d = model.deconvolve(x, t)
-            o = model.deconvolve(x, torch.from_numpy(sig))
+            o = d if told == "true" else model.deconvolve(x, torch.from_numpy(sig))
         xs.append(x), ds.append(d.float()), ys.append(sharp), ss.append(torch.from_numpy(sig).float())
         ts.append(t), os_.append(o.float())
     return tuple(torch.cat(v) for v in (xs, ds, ys, ss, ts, os_))
