@@ -17,6 +17,8 @@ wiener             yes           Wiener deconvolution with the true kernel (skim
 richardson_lucy    yes           Richardson-Lucy with the true kernel, 30 iterations
 blind_wiener       no            Gaussian sigma identified by generalised cross-validation, then
                                  Wiener (a blind baseline for the Gaussian task)
+blind_psf          no            a defocus disc / straight motion / Gaussian PSF identified from the
+                                 photo's power spectrum (deblur.psf), then Wiener: large real blur
 multiframe_wiener  no            motion only, three frames: the camera path fitted to the three
                                  exposures, then multi-frame Wiener in tiles (deblur.multiframe)
 =================  ============  ==================================================================
@@ -350,10 +352,33 @@ class BlindWiener:
         return _to_uint8(_wiener_deconvolve(img, k, adaptive_balance(img)))
 
 
+@dataclass(frozen=True)
+class BlindPSF:
+    """Blind deconvolution of large real blur: a defocus disc or straight motion (or a Gaussian)
+    identified from the photo's spectrum (``deblur.psf.identify_psf``), then Wiener.
+
+    Ignores any kernel it is given. For large blur that networks leave alone (a misfocused page,
+    a long straight shake); where no large blur is found it returns the input unchanged.
+    """
+
+    name: str = "blind_psf"
+    needs_kernel: bool = False
+    frames: int = 1
+
+    def __call__(self, frames: np.ndarray, kernel: np.ndarray | None = None) -> np.ndarray:
+        from deblur.psf import deconvolve, identify_psf
+
+        img_u8 = middle_frame(frames)
+        if min(img_u8.shape[:2]) < 32:
+            return img_u8.copy()
+        return deconvolve(img_u8, identify_psf(img_u8))
+
+
 BASELINES: dict = {
     "blurred": Blurred(),
     "wiener": Wiener(),
     "richardson_lucy": RichardsonLucy(),
     "blind_wiener": BlindWiener(),
+    "blind_psf": BlindPSF(),
     "multiframe_wiener": MultiFrameWiener(),
 }

@@ -567,8 +567,8 @@ def jpeg_roundtrip(img: np.ndarray, quality: int) -> np.ndarray:
 
 
 def camera_blur(img: np.ndarray, rng: np.random.Generator, strength: float | None = None,
-                family: str | None = None, noise: bool = True, jpeg: bool = True
-                ) -> tuple[np.ndarray, dict[str, Any]]:
+                family: str | None = None, noise: bool = True, jpeg: bool = True,
+                kernel: np.ndarray | None = None) -> tuple[np.ndarray, dict[str, Any]]:
     """Render a camera-realistic blurred photo from a sharp sRGB (H, W, 3) float image in [0, 1].
 
     Steps (each range is a module constant, documented above): sRGB -> linear light; with
@@ -576,14 +576,18 @@ def camera_blur(img: np.ndarray, rng: np.random.Generator, strength: float | Non
     convolution with a ``camera_kernel`` (reflect-101 borders); clipping at white; Poisson-Gaussian
     sensor noise in linear light (shot gain and read std log-uniform, none with CLEAN_PROB);
     back to sRGB; 8 bits; a JPEG round trip at a quality in JPEG_QUALITY (with JPEG_PROB).
-    ``noise`` / ``jpeg`` False turn those stages off (for sweeps over the blur alone).
+    ``noise`` / ``jpeg`` False turn those stages off (for sweeps over the blur alone); a given
+    ``kernel`` (PSF summing to 1) replaces the drawn one (benches of a known PSF; family "given").
 
     Returns (blurred float32 (H, W, 3) on the 8-bit grid, params) with params holding the
     kernel (``kernel``, the PSF in linear light), its family and size, the noise and the JPEG
     quality (0 = none) drawn. The generator is consumed in a fixed order, so the same state
     gives byte-identical output.
     """
-    kernel, params = camera_kernel(rng, strength, family)
+    if kernel is None:
+        kernel, params = camera_kernel(rng, strength, family)
+    else:
+        kernel, params = np.asarray(kernel, dtype=np.float64), {"kernel_family": "given"}
     saturate = rng.random() < SATURATION_PROB
     gain = float(rng.uniform(*SATURATION_GAIN)) if saturate else 1.0
     clean = rng.random() < CLEAN_PROB

@@ -36,7 +36,7 @@ def _blur(sharp_u8: np.ndarray, kernel: np.ndarray) -> np.ndarray:
 
 
 def test_registry_attributes():
-    assert set(BASELINES) == {"blurred", "wiener", "richardson_lucy", "blind_wiener", "multiframe_wiener"}
+    assert set(BASELINES) == {"blurred", "wiener", "richardson_lucy", "blind_wiener", "blind_psf", "multiframe_wiener"}
     for name, restorer in BASELINES.items():
         assert restorer.name == name
         assert restorer.frames == (3 if name == "multiframe_wiener" else 1)
