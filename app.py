@@ -50,6 +50,7 @@ from deblur.degrade import FAMILIES, degrade
 from deblur.errors import DeblurError
 from deblur import registry
 from deblur.inference import ENSEMBLE_SUFFIX, Deblurrer, deblur_video
+from deblur.registry import PSF_SUFFIX
 from deblur.io import iter_video, read_image, video_fps, write_image, write_video
 from deblur.metrics import psnr, ssim
 from deblur.weights import WEIGHTS_DIR, manifest_problems, read_manifest
@@ -85,7 +86,7 @@ TASKS = ("camera", "gaussian", "motion")
 DEFAULT_TASK = "camera"
 TASK_LABELS = {"camera": "Real photo", "gaussian": "Gaussian", "motion": "Motion (video frames)"}
 # The network each blur type starts with when it is shipped (else its first network, else a baseline).
-PREFERRED_NETWORK = {"camera": "res_unet-camera"}
+PREFERRED_NETWORK = {"camera": "res_unet-camera" + PSF_SUFFIX}
 # "Blur it first" slider per blur type: (minimum, maximum, step, default, label); the value is
 # handed to the family's own keyword, FAMILIES[task].level (sigma / length / strength).
 STRENGTH = {
@@ -101,6 +102,7 @@ BASELINE_NOTES = {
     "wiener": "classical, true kernel: needs 'Blur it first'",
     "richardson_lucy": "classical, true kernel: needs 'Blur it first'",
     "blind_wiener": "classical, blind: assumes Gaussian blur",
+    "blind_psf": "classical, blind: finds a large defocus disc / straight shake in the photo",
     "multiframe_wiener": "classical, blind, 3 frames: fits the camera path, 15-40 s",
 }
 ORACLE_KIND = "oracle (given the true kernel)"
@@ -273,18 +275,29 @@ def baseline_choices(kernel_baselines: bool = True, task: str | None = None,
             and (not single_frame or getattr(restorer, "frames", 1) == 1)]
 
 
+def psf_variants(cfg: AppConfig, task: str) -> list[str]:
+    """NAME+psf of every shipped camera network (a large disc / line blur deconvolved first)."""
+    if task != "camera":
+        return []
+    return [name + PSF_SUFFIX for name, info in registry.shipped(cfg.weights_dir, strict=False).items()
+            if info.takes(task) and info.frames == 1]
+
+
 def model_choices(cfg: AppConfig, task: str) -> list[tuple[str, str]]:
-    """(label, name) pairs for the photo model dropdown: networks for `task`, then the baselines."""
+    """(label, name) pairs for the photo model dropdown: networks for `task` (the camera ones also
+    as NAME+psf, first), then the baselines."""
     kind = TASK_LABELS.get(task, task).split(" (")[0].lower()
+    psf = [(f"{name} (deconvolves a large defocus / straight shake first)", name)
+           for name in psf_variants(cfg, task)]
     nets = [(f"{name} (network on the 3-frame path fit: frame triplets, 15-40 s)" if registry.takes_prior(info)
              else f"{name} (network for {kind} blur)", name)
             for name, info in registry.shipped(cfg.weights_dir, strict=False).items() if info.takes(task)]
-    return nets + baseline_choices(task=task)
+    return psf + nets + baseline_choices(task=task)
 
 
 def default_model(cfg: AppConfig, task: str) -> str:
     """The blur type's preferred network, else its first one, else the blind classical method."""
-    nets = networks(cfg, task)
+    nets = psf_variants(cfg, task) + networks(cfg, task)
     if PREFERRED_NETWORK.get(task) in nets:
         return PREFERRED_NETWORK[task]
     if nets:
@@ -312,7 +325,7 @@ def get_restorer(name: str, cfg: AppConfig, ensemble: bool = False):
     """
     if name in BASELINES:
         return _cached_restorer(name, str(cfg.weights_dir), None, cfg.tile)
-    sha = (_manifest_entry(cfg, name) or {}).get("sha256")
+    sha = (_manifest_entry(cfg, name.removesuffix(PSF_SUFFIX)) or {}).get("sha256")
     return _cached_restorer(name, str(cfg.weights_dir), sha, cfg.tile, bool(ensemble))
 
 
@@ -336,9 +349,10 @@ def check_model(name: str, cfg: AppConfig, task: str | None, have_kernel: bool) 
         if task is not None and blurs is not None and task not in blurs:
             raise gr.Error(f"{name} is for {' / '.join(blurs)} blur only; pick another model for {task} blur")
         return
-    entry = _manifest_entry(cfg, name)
-    if entry is None or name not in networks(cfg):
-        valid = ", ".join(networks(cfg) + list(BASELINES))
+    base = name.removesuffix(PSF_SUFFIX)
+    entry = _manifest_entry(cfg, base)
+    if entry is None or base not in networks(cfg) or (base != name and name not in psf_variants(cfg, "camera")):
+        valid = ", ".join(networks(cfg) + psf_variants(cfg, "camera") + list(BASELINES))
         raise gr.Error(f"unknown model {name!r}; choose one of: {valid}")
     if task is not None and entry.get("task") not in (None, task):
         raise gr.Error(f"{name} was trained for {entry.get('task')} blur, not {task}: pick a {task} "
@@ -514,6 +528,8 @@ def deblur_photo(upload, example: str | None, task: str, model: str, blur_first:
               + (f"; loading the model took {load_s:.1f} s (first use only)" if load_s > 0.5 else "") + "."]
     if ensemble and model in BASELINES:
         report.append(f"The 8-view self-ensemble is for networks; {model} ran once.")
+    if model == "blind_psf" or getattr(restorer, "psf", False):
+        report.append(psf_note(before, first=model != "blind_psf"))
     if max(h, w) > DISPLAY_SIDE:
         report.append(f"The slider shows a copy at most {DISPLAY_SIDE} px wide; the PNG below is full size.")
     if blur_first:
@@ -522,6 +538,21 @@ def deblur_photo(upload, example: str | None, task: str, model: str, blur_first:
         report.append(f"Input: the photo with synthetic {note}.")
         report.append(_metrics_table(sharp, before, out, model))
     return (display_copy(before), display_copy(out)), str(png), "\n\n".join(report)
+
+
+def psf_note(photo: np.ndarray, first: bool) -> str:
+    """One line: the blur deblur.psf finds in the photo and what was done with it."""
+    from deblur.psf import identify_psf, is_large
+
+    if min(photo.shape[:2]) < 32:
+        return "The photo is too small to look for a large blur in it."
+    est = identify_psf(photo)
+    if est.family == "none":
+        return "No large defocus or straight shake found in the photo" + (": the network alone ran." if first else
+                                                                          ": it is returned as it was.")
+    if first and not is_large(est):
+        return f"Blur found: {est.describe()}; small enough that the network alone handles it."
+    return f"Blur found: {est.describe()}; deconvolved" + (" before the network." if first else ".")
 
 
 def blur_type_note(task: str) -> str:

@@ -102,6 +102,7 @@ class Deblurrer:
         name: str | None = None,
         ensemble: bool = False,
         use_kernel: bool = False,
+        psf: bool = False,
     ) -> None:
         for attr in ("frames", "multiple", "halo"):
             if not hasattr(model, attr):
@@ -140,6 +141,10 @@ class Deblurrer:
         self.needs_kernel = bool(use_kernel)
         self.takes_prior = bool(getattr(model, "takes_prior", False))
         self.ensemble = bool(ensemble)
+        self.psf = bool(psf)
+        if self.psf and self.frames != 1:
+            raise DeblurError(f"{self.name} takes {self.frames} frames: deconvolving a large blur first is for "
+                              "single-frame networks")
         model.eval()
         if self.channels_last:
             model.to(memory_format=torch.channels_last)
@@ -149,7 +154,7 @@ class Deblurrer:
         return (
             f"Deblurrer({self.name!r}, frames={self.frames}, tile={self.tile}, "
             f"overlap={self.overlap}, bf16={self.bf16}, channels_last={self.channels_last}, "
-            f"ensemble={self.ensemble})"
+            f"ensemble={self.ensemble}, psf={self.psf})"
         )
 
     # ------------------------------------------------------------------ public API
@@ -186,6 +191,10 @@ class Deblurrer:
         rounded (for checks finer than 1/255, e.g. tiled against untiled). For a grey input
         (every frame R = G = B) it is the mean of the output's channels in all three."""
         stack = self._model_frames(frames)
+        if self.psf:
+            from deblur.psf import deconvolve_large
+
+            stack = deconvolve_large(stack[0])[0][None]
         with self._threads():
             if self.takes_prior:
                 stack = np.concatenate([stack, self.model.prior(stack)[None]])

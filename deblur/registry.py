@@ -10,7 +10,10 @@ this module, which models exist. A name is one of
 - a classical baseline of ``deblur.baselines.BASELINES`` (``wiener``, ``blind_wiener``, ...);
 - any network name followed by ``+x8``: its 8-view self-ensemble;
 - a kernel-aware network's name followed by ``+true_sigma`` (before any ``+x8``): the same network
-  told the sigma of the true kernel instead of estimating it -- an oracle, like ``wiener``.
+  told the sigma of the true kernel instead of estimating it -- an oracle, like ``wiener``;
+- a single-frame network's name followed by ``+psf`` (before any ``+x8``): the photo is first
+  searched for a large defocus disc or straight motion (``deblur.psf``) and, where one is found,
+  deconvolved before the network sees it.
 
 Adding a model family is one entry in ``deblur.models.ARCHITECTURES`` (plus a manifest row for
 shipped weights); adding a baseline is one entry in ``BASELINES``. Every error is one sentence
@@ -31,6 +34,7 @@ from deblur.weights import read_manifest
 
 ENSEMBLE_SUFFIX = "+x8"
 ORACLE_SUFFIX = "+true_sigma"  # a kernel-aware network given the true kernel's sigma (deblur/kernel_aware.py)
+PSF_SUFFIX = "+psf"  # a large disc / straight-motion blur found and deconvolved first (deblur/psf.py)
 BLURS = tuple(TASK_FRAMES)
 
 
@@ -45,7 +49,8 @@ class ModelInfo:
     kind: "network" or "baseline"; blurs: the blur families it is for (baselines: all of them);
     frames: frames it looks at (1 or 3); needs_kernel: it must be handed the true PSF (an
     oracle); ensemble: the +x8 self-ensemble of a network; path: the weight file (networks);
-    sha256: the manifest's hash (shipped networks; None for a file given by path).
+    sha256: the manifest's hash (shipped networks; None for a file given by path); psf: the
+    photo's large disc / straight-motion blur is deconvolved before the network (``+psf``).
     """
 
     name: str
@@ -58,12 +63,14 @@ class ModelInfo:
     sha256: str | None = None
     arch: str | None = None
     params: int | None = None
+    psf: bool = False
 
     @property
     def label(self) -> str:
         """Short description for menus and leaderboards."""
         if self.kind == "network":
             label = "network, self-ensemble of 8 views" if self.ensemble else "network"
+            label += ", large disc / straight blur deconvolved first" if self.psf else ""
             return label + ", oracle: given the true sigma" if self.needs_kernel else label
         return "oracle: given the true kernel" if self.needs_kernel else "classical baseline"
 
@@ -100,13 +107,15 @@ def shipped(weights_dir: str | Path | None = None, strict: bool = True) -> dict[
 
 def names(blur: str | None = None, weights_dir: str | Path | None = None, kernel: bool = True,
           strict: bool = True) -> list[str]:
-    """Runnable names: shipped networks (for ``blur`` if given), the ``+true_sigma`` oracles of the
-    kernel-aware ones, then the baselines (without any true-kernel oracle when ``kernel`` is False)."""
+    """Runnable names: shipped networks (for ``blur`` if given), the ``+psf`` variants of the camera
+    ones, the ``+true_sigma`` oracles of the kernel-aware ones, then the baselines (without any
+    true-kernel oracle when ``kernel`` is False)."""
     infos = {n: i for n, i in shipped(weights_dir, strict).items() if blur is None or i.takes(blur)}
+    psf = [n + PSF_SUFFIX for n, i in infos.items() if i.takes("camera") and i.frames == 1]
     oracles = [n + ORACLE_SUFFIX for n, i in infos.items() if kernel and _takes_sigma(i.arch)]
     bases = [n for n in BASELINES if (kernel or not _baseline_info(n).needs_kernel)
              and (blur is None or _baseline_info(n).takes(blur))]
-    return list(infos) + oracles + bases
+    return list(infos) + psf + oracles + bases
 
 
 def _takes_sigma(arch: str | None) -> bool:
@@ -154,6 +163,8 @@ def lookup(name: str, blur: str | None = None, weights_dir: str | Path | None = 
     base = name[: -len(ENSEMBLE_SUFFIX)] if ensemble else name
     if base.endswith(ORACLE_SUFFIX):
         return _oracle(lookup(base[: -len(ORACLE_SUFFIX)], blur, weights_dir), ensemble)
+    if base.endswith(PSF_SUFFIX):
+        return _psf_first(lookup(base[: -len(PSF_SUFFIX)], blur, weights_dir), ensemble)
     if base in BASELINES:
         if ensemble:
             raise UnknownModelError(f"there is no {name}: the {ENSEMBLE_SUFFIX} self-ensemble is for networks, "
@@ -196,7 +207,17 @@ def lookup(name: str, blur: str | None = None, weights_dir: str | Path | None = 
 
 def _ensembled(info: ModelInfo) -> ModelInfo:
     return ModelInfo(info.name + ENSEMBLE_SUFFIX, info.kind, info.blurs, info.frames, info.needs_kernel, ensemble=True,
-                     path=info.path, sha256=info.sha256, arch=info.arch, params=info.params)
+                     path=info.path, sha256=info.sha256, arch=info.arch, params=info.params, psf=info.psf)
+
+
+def _psf_first(info: ModelInfo, ensemble: bool) -> ModelInfo:
+    """``info``'s network run on the photo with its large disc / line blur deconvolved first."""
+    if info.kind != "network" or info.frames != 1 or info.needs_kernel or info.psf or info.ensemble:
+        raise IncompatibleModelError(f"{PSF_SUFFIX} (deconvolve a large blur first) is for blind single-frame "
+                                     f"networks, written NAME{PSF_SUFFIX}[{ENSEMBLE_SUFFIX}]; {info.name} is not one")
+    name = info.name + PSF_SUFFIX + (ENSEMBLE_SUFFIX if ensemble else "")
+    return ModelInfo(name, "network", info.blurs, 1, ensemble=ensemble, path=info.path, sha256=info.sha256,
+                     arch=info.arch, params=info.params, psf=True)
 
 
 def _oracle(info: ModelInfo, ensemble: bool) -> ModelInfo:
@@ -225,4 +246,4 @@ def load(name: str, blur: str | None = None, weights_dir: str | Path | None = No
         return BASELINES[info.name]
     model, _meta = load_weights(info.path, sha256=info.sha256)
     return Deblurrer(model, name=info.name, ensemble=info.ensemble or bool(opts.pop("ensemble", False)),
-                     use_kernel=info.needs_kernel, **opts)
+                     use_kernel=info.needs_kernel, psf=info.psf or bool(opts.pop("psf", False)), **opts)

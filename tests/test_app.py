@@ -477,14 +477,22 @@ def test_camera_is_the_default_blur_type_with_its_own_line(cfg, weights):
     _, slider, note = app.blur_type_changed("camera", cfg=cfg)
     assert (slider["minimum"], slider["maximum"]) == (0.0, 1.0)
     assert FAMILIES["camera"].description in note and "Real photo" in note
-    # With two camera networks shipped, the preferred one is the default, whatever the order.
+    # With two camera networks shipped, the preferred one is the default, whatever the order: as
+    # NAME+psf (a large disc / straight blur found in the photo is deconvolved first).
     preferred = app.PREFERRED_NETWORK["camera"]
+    assert preferred.endswith(app.PSF_SUFFIX)
+    preferred = preferred.removesuffix(app.PSF_SUFFIX)
     other = "atrous_net-camera" if preferred != "atrous_net-camera" else "naf_unet-camera"
     for name in (other, preferred):
         save_net(weights, name, "atrous_net", "camera", blocks=1, stem=4, channels=4, branch=4, head=4)
     try:
-        assert app.default_model(cfg, "camera") == preferred
-        assert {preferred, other} <= {v for _, v in app.model_choices(cfg, "camera")}
+        assert app.default_model(cfg, "camera") == preferred + app.PSF_SUFFIX
+        choices = [v for _, v in app.model_choices(cfg, "camera")]
+        assert {preferred, other, preferred + app.PSF_SUFFIX, other + app.PSF_SUFFIX, "blind_psf"} <= set(choices)
+        app.check_model(preferred + app.PSF_SUFFIX, cfg, "camera", have_kernel=False)
+        with pytest.raises(gr.Error, match="unknown model"):
+            app.check_model("carlo_net-gaussian" + app.PSF_SUFFIX, cfg, "gaussian", have_kernel=False)
+        assert not any(v.endswith(app.PSF_SUFFIX) for _, v in app.model_choices(cfg, "gaussian"))
     finally:
         manifest = weights / "manifest.json"
         entries = json.loads(manifest.read_text())
@@ -680,3 +688,19 @@ def test_closed_page_stops_its_job_and_frees_the_worker(server, files, monkeypat
     assert time.time() - closed < 10
     time.sleep(1.5)
     assert slow.calls <= calls + 1  # at most the tile that was running
+
+
+def test_blind_psf_says_which_blur_it_found(cfg, tmp_path):
+    from skimage import data as skdata
+
+    from deblur import blur
+
+    sharp = np.repeat(skdata.camera()[:, :, None], 3, axis=-1).astype(np.float32) / 255.0
+    x, _ = blur.camera_blur(sharp, np.random.default_rng(0), kernel=blur.linear_motion_kernel(24, 0))
+    Image.fromarray(np.rint(x * 255).astype(np.uint8)).save(tmp_path / "shaken.png")
+    Image.fromarray(np.rint(sharp * 255).astype(np.uint8)).save(tmp_path / "sharp.png")
+    (before, after), _, report = photo(cfg, str(tmp_path / "shaken.png"), task="camera", model="blind_psf")
+    assert "Blur found: straight motion, " in report and "; deconvolved." in report
+    assert not np.array_equal(before, after)
+    (before, after), _, report = photo(cfg, str(tmp_path / "sharp.png"), task="camera", model="blind_psf")
+    assert "No large defocus or straight shake found" in report and np.array_equal(before, after)
