@@ -363,6 +363,13 @@ def to_batch(xs: list[np.ndarray], ys: list[np.ndarray]) -> tuple[torch.Tensor, 
 
 MARGIN = 24  # > half the largest camera kernel (a 30 px shake path spans ~33 px)
 SCALE_RANGE = (0.35, 1.0)
+# CameraSampler(psf=...): the large blurs NAME+psf deconvolves (deblur.psf.LARGE_SIZE and up) and
+# the identification error they come with; a wider margin, for 48 px lines and Wiener's reach.
+LARGE_DISC = (8.0, 16.0)     # disc radius, px
+LARGE_LINE = (20.0, 48.0)    # line length, px
+PSF_ERROR = 0.08             # size off by up to 8 % ...
+PSF_ANGLE = 3.0              # ... and a line's angle by up to 3 degrees
+LARGE_MARGIN = 48
 
 
 def random_patch(img: np.ndarray, need: int, rng: np.random.Generator,
@@ -394,15 +401,23 @@ class CameraSampler:
     ``sharp`` (training only, 0 by default): the fraction of samples drawn with no kernel and no
     sensor noise (JPEG still drawn) on top of the family's own ~0.6 %: sharp, clean photos that a
     network must hand back unchanged (the shipped camera networks over-sharpened them; issue 11).
+
+    ``psf`` (training only, 0 by default): the fraction of samples that show a network what
+    ``NAME+psf`` hands it (deblur.psf): a large disc (radius LARGE_DISC) or straight line
+    (LARGE_LINE px) blurred through the camera pipeline, then Wiener-deconvolved as deblur.psf does
+    with the PSF a little off (size x U[1 - PSF_ERROR, 1 + PSF_ERROR], a line's angle +/- PSF_ANGLE
+    degrees: the identification errors bench/psf_identify.py measured), so that it learns to clean
+    the deconvolution's streaks and noise instead of treating them as detail.
     """
 
     def __init__(self, photos: Sequence[np.ndarray], size: int, device: torch.device | str = "cpu",
-                 sharp: float = 0.0) -> None:
+                 sharp: float = 0.0, psf: float = 0.0) -> None:
         if not photos:
             raise ValueError("CameraSampler needs at least one photo")
-        if not 0.0 <= sharp <= 1.0:
-            raise ValueError(f"sharp is a fraction of samples in [0, 1], not {sharp}")
-        self.size, self.device, self.sharp = int(size), torch.device(device), float(sharp)
+        for label, v in (("sharp", sharp), ("psf", psf)):
+            if not 0.0 <= v <= 1.0:
+                raise ValueError(f"{label} is a fraction of samples in [0, 1], not {v}")
+        self.size, self.device, self.sharp, self.psf = int(size), torch.device(device), float(sharp), float(psf)
         need = self.size + 2 * MARGIN
         self.photos = []
         for img in photos:
@@ -414,12 +429,34 @@ class CameraSampler:
     def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """One (degraded uint8 (S, S, 3), sharp uint8 (S, S, 3)) pair."""
         img = self.photos[int(rng.integers(len(self.photos)))]
+        # generator draws only when asked for, so sharp=0 and psf=0 keep the family's own stream
+        if self.psf > 0 and rng.random() < self.psf:
+            return self._deconvolved(img, rng)
         patch = random_patch(img, self.size + 2 * MARGIN, rng, SCALE_RANGE)
-        # a generator draw only when asked for, so sharp=0 keeps the family's own stream
         clean = self.sharp > 0 and rng.random() < self.sharp
         d = camera(patch, rng, **({"family": "none", "noise": False} if clean else {}))
         m = MARGIN
         return d.frames[0, m:-m, m:-m], d.target[m:-m, m:-m]
+
+    def _deconvolved(self, img: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """A large disc / line blur through the camera pipeline, deconvolved with a slightly wrong PSF."""
+        from deblur.blur import defocus_kernel, linear_motion_kernel
+        from deblur.psf import PSFEstimate, deconvolve
+
+        m = LARGE_MARGIN
+        patch = random_patch(img, self.size + 2 * m, rng, SCALE_RANGE)
+        err = rng.uniform(1 - PSF_ERROR, 1 + PSF_ERROR)
+        if rng.random() < 0.5:
+            r = rng.uniform(*LARGE_DISC)
+            kernel, est = defocus_kernel(r), PSFEstimate("defocus", r * err, None, defocus_kernel(r * err), 0.0, 1.0)
+        else:
+            n, a = rng.uniform(*LARGE_LINE), rng.uniform(0.0, 180.0)
+            b = a + rng.uniform(-PSF_ANGLE, PSF_ANGLE)
+            kernel = linear_motion_kernel(n, a)
+            est = PSFEstimate("motion", n * err, b, linear_motion_kernel(n * err, b), 0.0, 1.0)
+        blurred, _ = blur.camera_blur(patch.astype(np.float32) / 255.0, rng, kernel=kernel)
+        x = deconvolve(_u8(blurred), est)
+        return x[m:-m, m:-m], np.ascontiguousarray(patch[m:-m, m:-m])
 
     def batch(self, n: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         xs, ys = zip(*(self.sample(rng) for _ in range(n)))

@@ -84,6 +84,7 @@ class TrainConfig:
     motion_length: tuple[float, float] = (2.0, 14.0)
     sigma: tuple[float, float] = (0.0, 3.0)  # Gaussian sigma ~ U[lo, hi]: the paper's U[0, 3]
     sharp: float = 0.0             # camera task: extra fraction of training samples left sharp and noise-free
+    psf: float = 0.0               # camera task: fraction of samples that are large blurs Wiener-deconvolved (NAME+psf's input)
     online: bool = False           # synthesise every batch afresh on the training device (GPU)
     schedule: str = "plateau"      # plateau (the paper's, automated) or cosine over --minutes
     loss: str = "l1"               # l1 (the paper's) or psnr (mean over samples of each one's PSNR)
@@ -272,7 +273,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
                               f"here), not {cfg.data}")
         photos = [item.sharp for item in read_corpus(cfg.data, "train")]
         val_photos, train_photos = photos[::10], [p for i, p in enumerate(photos) if i % 10]
-        sampler = Prefetcher(CameraSampler(train_photos, crop, device, sharp=cfg.sharp))
+        sampler = Prefetcher(CameraSampler(train_photos, crop, device, sharp=cfg.sharp, psf=cfg.psf))
         x_val, y_val = CameraSampler(val_photos, crop).fixed(cfg.val_samples, 10_000 + cfg.seed)
     elif standard:
         maker, val_maker, data_note = standard_makers(cfg)

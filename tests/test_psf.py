@@ -141,3 +141,17 @@ def test_psf_first_deconvolves_only_a_large_blur(weights):
     deconvolved, est = deconvolve_large(x)
     assert est.family == "defocus" and not np.array_equal(deconvolved, x)
     np.testing.assert_array_equal(first(x), plain(deconvolved))
+
+
+def test_camera_sampler_can_show_a_network_what_psf_first_hands_it():
+    from deblur.sampling import CameraSampler
+
+    photos = [np.repeat(data.camera()[:, :, None], 3, axis=-1), data.astronaut()]
+    plain, psf = CameraSampler(photos, 64), CameraSampler(photos, 64, psf=1.0)
+    a, b = plain.sample(np.random.default_rng(5)), CameraSampler(photos, 64, psf=0.0).sample(np.random.default_rng(5))
+    np.testing.assert_array_equal(a[0], b[0])  # psf=0 keeps the family's own stream
+    x, y = psf.sample(np.random.default_rng(5))
+    assert x.shape == y.shape == (64, 64, 3) and x.dtype == y.dtype == np.uint8
+    assert not np.array_equal(x, y)
+    with pytest.raises(ValueError, match="psf is a fraction"):
+        CameraSampler(photos, 64, psf=1.5)
