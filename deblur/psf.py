@@ -30,7 +30,7 @@ this module is for the large blurs that networks leave alone; small ones are the
 from __future__ import annotations
 
 import functools
-import math
+import hashlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -137,9 +137,12 @@ def _kernel_cells() -> tuple[np.ndarray, np.ndarray]:
     return _polar_index((KERNEL_GRID, KERNEL_GRID))[:2]
 
 
-def _kernel_power(k: np.ndarray) -> np.ndarray:
-    """|K|^2 of a PSF averaged over the polar cells (|K| does not depend on where k is centred)."""
+@functools.lru_cache(maxsize=4096)
+def _kernel_power(family: str, size: float, angle: float | None) -> np.ndarray:
+    """A candidate PSF's |K|^2 averaged over the polar cells (|K| does not depend on where the
+    kernel is centred); cached, as the refined lines around a grid line recur from call to call."""
     cells, inside = _kernel_cells()
+    k = _make_kernel(family, size, angle)
     return _cell_means(np.abs(sfft.rfft2(k, s=(KERNEL_GRID, KERNEL_GRID))) ** 2, cells, inside)[0]
 
 
@@ -147,7 +150,7 @@ def _kernel_power(k: np.ndarray) -> np.ndarray:
 def _candidate_table() -> tuple[list[tuple[str, float, float | None]], np.ndarray]:
     """Every candidate's cell-averaged |K|^2 (C, cells), computed once per process."""
     cands = candidates()
-    return cands, np.stack([_kernel_power(_make_kernel(*c)) for c in cands])
+    return cands, np.stack([_kernel_power(*c) for c in cands])
 
 
 def _spectrum(img: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -206,7 +209,7 @@ def fit_residuals(img: np.ndarray) -> tuple[list[tuple[str, float, float | None]
     motion = [i for i, c in enumerate(cands) if c[0] == "motion"]
     _, length, angle = cands[min(motion, key=lambda i: resid[i])]
     fine = [("motion", round(length * s, 1), (angle + d) % 180.0) for s in REFINE_LENGTHS for d in REFINE_ANGLES]
-    fr, fn = fit(np.stack([_kernel_power(_make_kernel(*c)) for c in fine]))
+    fr, fn = fit(np.stack([_kernel_power(*c) for c in fine]))
     return cands + fine, np.concatenate([resid, fr]), np.concatenate([nsr, fn])
 
 
@@ -221,12 +224,26 @@ def identify_psf(img: np.ndarray, check: bool = True) -> PSFEstimate:
     own oriented structure, rarely does -- deconvolving the whole frame for them rings everywhere
     (a frame of bikes.mp4 did). Where a half disagrees, the best smooth explanation is returned.
     """
+    a = np.ascontiguousarray(img)
+    key = (a.shape, a.dtype.str, check, hashlib.blake2b(a.data, digest_size=16).digest())
+    if _LAST and _LAST[0][0] == key:
+        return _LAST[0][1]
+    est = _checked(a, check)
+    _LAST[:] = [(key, est)]
+    return est
+
+
+# The last photo identified and its estimate: the app describes the blur that NAME+psf / blind_psf
+# has just found in the same photo, and asks again rather than threading the estimate through.
+_LAST: list[tuple[tuple, PSFEstimate]] = []
+
+
+def _checked(img: np.ndarray, check: bool) -> PSFEstimate:
     est, smooth = _identify(img)
     if not check or est.family not in ("defocus", "motion"):
         return est
-    a = np.asarray(img)
-    h, w = a.shape[:2]
-    halves = (a[:, : w // 2], a[:, w // 2 :]) if w >= h else (a[: h // 2], a[h // 2 :])
+    h, w = img.shape[:2]
+    halves = (img[:, : w // 2], img[:, w // 2 :]) if w >= h else (img[: h // 2], img[h // 2 :])
     if min(halves[0].shape[:2]) < CHECK_MIN:
         return est
     if all(_identify(part)[0].family == est.family for part in halves):
