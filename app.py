@@ -1121,16 +1121,24 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="deep-deblur web app (Gradio)")
     parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
                         help="address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)")
-    parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
+                        help="port to listen on (default 7860, or $GRADIO_SERVER_PORT)")
     parser.add_argument("--share", action="store_true", help="ask Gradio for a temporary public link")
     args = parser.parse_args(argv)
+    if not 0 < args.port < 65536:
+        parser.error(f"--port must be 1 to 65535, got {args.port}")
     # Gradio's telemetry helpers read the environment, not only Blocks(analytics_enabled=False).
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
     # Refused requests and stopped jobs are one line each in the server log.
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
     LOG.setLevel(logging.INFO)
     demo = build_demo()
-    launch(demo, args.host, args.port, args.share)
+    try:
+        launch(demo, args.host, args.port, args.share)
+    except OSError:  # Gradio's "Cannot find empty port": the user's to fix, in one line, not a traceback
+        demo.close()
+        parser.exit(2, f"error: cannot listen on {args.host}:{args.port} (the port is in use or not allowed): "
+                       f"choose another with --port\n")
     demo.block_thread()
 
 
