@@ -1,27 +1,35 @@
 """Command line: deblur an image, a folder of images or a video.
 
     python -m deblur INPUT -o OUTPUT --model NAME [--tile N] [--overlap N] [--bf16]
-                     [--threads N] [--sigma S] [--quiet]
-    python -m deblur --list-models [--task gaussian|motion]
+                     [--threads N] [--sigma S] [--quiet] [--weights-dir DIR]
+    python -m deblur --list-models [--task gaussian|motion] [--weights-dir DIR]
 
 NAME is a shipped network (e.g. atrous_net-gaussian), a classical baseline (e.g. wiener) or a
 path to a .safetensors weight file. INPUT decides the mode:
 
 - an image file -> OUTPUT is an image file (or an existing folder: same file name inside it);
-- a folder      -> OUTPUT is a folder; every image keeps its file name (a suffix Pillow cannot
-                   write, e.g. .gif, becomes .png). OUTPUT may not be INPUT: input files are
-                   never overwritten. An unreadable image is reported and skipped;
+                   an animated or multi-page file (GIF, TIFF) gives its first frame, with a note;
+- a folder      -> OUTPUT is a folder (a new one may not be named like an image or video file);
+                   every image keeps its file name (a suffix Pillow cannot write, e.g. .gif,
+                   becomes .png). OUTPUT may not be INPUT: input files are never overwritten. An
+                   unreadable image is reported and skipped;
 - a video file  -> OUTPUT is a video file (H.264 via deblur.io.write_video), same frame rate;
                    motion networks see the frames t-1, t, t+1.
 
-Every user error prints one line "error: ..." on stderr and exits with status 2. All tensor
+Every user error prints one line "error: ..." on stderr and exits with status 2; errors about
+OUTPUT (a folder that cannot be created or written, a wrong kind of name) come before any model is
+loaded, not after the computation. Something the user should know but that is not an error (a
+--tile raised to the network's minimum, a GIF cut to its first frame, shipped networks left out of
+--list-models because their weights are missing) is one line "note: ..." on stderr. All tensor
 work happens in deblur.inference; this module only moves files and shows progress.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,8 +41,9 @@ from deblur import io
 from deblur.blur import gaussian_kernel
 from deblur.errors import DeblurError, ImageError
 from deblur.baselines import BASELINES
-from deblur.registry import BLURS
+from deblur.registry import BLURS, weights_notes
 from deblur.inference import ENSEMBLE_SUFFIX, Deblurrer, available_restorers, deblur_video, load_restorer
+from deblur.weights import MANIFEST, WEIGHTS_DIR
 
 EXIT_OK, EXIT_ERROR = 0, 2
 
@@ -53,6 +62,7 @@ class Options:
     sigma: float | None = None
     quiet: bool = False
     ensemble: bool = False
+    weights_dir: Path | None = None  # None = the repository's weights/
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,7 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "(see --list-models)")
     p.add_argument("--tile", type=int, default=None,
                    help="tile side in pixels, bounds memory (default: whole image up to 1.5 MP, "
-                        "512 px tiles above; 0 = whole image at once)")
+                        "512 px tiles above; 0 = whole image at once). A network with a wide receptive "
+                        "field has a minimum tile, 2 x (overlap + cut-off context), e.g. 1056 px for "
+                        "res_unet-camera: a smaller --tile is raised to it, with a note on stderr")
     p.add_argument("--overlap", type=int, default=None,
                    help="tile overlap in pixels (default: from the model's receptive field)")
     p.add_argument("--bf16", action="store_true",
@@ -81,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "(wiener, richardson_lucy)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.add_argument("--list-models", action="store_true", help="list valid model names and exit")
+    p.add_argument("--weights-dir", type=Path, default=None,
+                   help=f"folder holding the shipped networks' weight files and their {MANIFEST} "
+                        f"(default: {WEIGHTS_DIR})")
     p.add_argument("--blur", "--task", dest="task", choices=BLURS, default=None,
                    help="with --list-models: only networks for this blur family (--task: its old name)")
     return p
@@ -92,15 +107,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.list_models:
-            for name in available_restorers(args.task):
+            for name in available_restorers(args.task, args.weights_dir):
                 print(name)
+            for line in weights_notes(args.weights_dir):  # else only the baselines, without a word
+                _note(line)
             return EXIT_OK
         if args.input is None or args.output is None or args.model is None:
             parser.error("INPUT, -o OUTPUT and --model are required (or use --list-models)")
         opts = Options(
             input=args.input, output=args.output, model=args.model, tile=_tile_option(args.tile),
             overlap=args.overlap, bf16=args.bf16, threads=args.threads, sigma=args.sigma, quiet=args.quiet,
-            ensemble=args.ensemble,
+            ensemble=args.ensemble, weights_dir=args.weights_dir,
         )
         return run(opts)
     except DeblurError as exc:
@@ -131,15 +148,26 @@ def run(opts: Options) -> int:
         if model in BASELINES:
             raise DeblurError(f"--ensemble is for networks; {model!r} is a classical baseline")
         model += ENSEMBLE_SUFFIX
+    # Everything about the output is checked before a model is even loaded: a wrong or read-only
+    # -o must cost seconds, not the whole computation.
+    if src.is_dir():
+        files = _folder_images(src)
+        dst = _folder_output(src, dst)
+    elif io.is_video_path(src):
+        dst = _video_output(src, dst)
+    else:
+        dst = _image_output(src, dst)
     restorer = load_restorer(
-        model, tile=opts.tile, overlap=opts.overlap, bf16=opts.bf16, threads=opts.threads
+        model, tile=opts.tile, overlap=opts.overlap, bf16=opts.bf16, threads=opts.threads,
+        weights_dir=opts.weights_dir,
     )
+    _note_tile(restorer, opts.tile)
     kernel = gaussian_kernel(opts.sigma) if opts.sigma is not None else None
     if getattr(restorer, "needs_kernel", False) and kernel is None:
         raise DeblurError(f"model {opts.model!r} needs the blur kernel: pass --sigma S "
                           "(Gaussian blur of S pixels)")
     if src.is_dir():
-        return _folder(restorer, kernel, src, dst, opts.quiet)
+        return _folder(restorer, kernel, files, src, dst, opts.quiet)
     if io.is_video_path(src):
         _video(restorer, src, dst, opts.quiet)
     else:
@@ -147,17 +175,80 @@ def run(opts: Options) -> int:
     return EXIT_OK
 
 
-# ------------------------------------------------------------------------------- modes
+# ------------------------------------------------------------------------------ outputs
 
 
-def _image(restorer: Callable, kernel: np.ndarray | None, src: Path, dst: Path,
-           quiet: bool) -> None:
+def _image_output(src: Path, dst: Path) -> Path:
+    """The image file to write for image ``src``, checked (suffix, not the input, writable)."""
     if dst.is_dir():
         dst = dst / _output_name(src)
     _check_writable_image(dst)
     if _same_file(src, dst):
         raise DeblurError(f"output {dst} is the input file: refusing to overwrite it")
+    _check_can_write(dst.parent, dst)
+    return dst
+
+
+def _folder_output(src: Path, dst: Path) -> Path:
+    """The output folder for folder ``src``, checked (a folder, not the input, writable)."""
+    if dst.exists() and not dst.is_dir():
+        raise DeblurError(f"input is a folder, so the output must be a folder, not the file {dst}")
+    if not dst.exists() and (io.is_image_path(dst) or io.is_video_path(dst)):
+        # It would be created as a folder named like a file, which is never what was meant.
+        kind = "an image" if io.is_image_path(dst) else "a video"
+        raise DeblurError(f"input {src} is a folder, so -o must be a folder for its images; {dst} is named "
+                          f"like {kind} file: give a folder name (it is created if needed)")
+    if dst.exists() and dst.resolve() == src.resolve():
+        raise DeblurError(f"output folder {dst} is the input folder: refusing to overwrite the "
+                          "input images; choose another -o")
+    _check_can_write(dst)
+    return dst
+
+
+def _video_output(src: Path, dst: Path) -> Path:
+    """The video file to write for video ``src``, checked (a video suffix, not the input, writable)."""
+    if dst.is_dir():
+        dst = dst / src.name
+    if not io.is_video_path(dst):
+        raise DeblurError(f"input is a video, so the output must be a video file "
+                          f"({', '.join(sorted(io.VIDEO_SUFFIXES))}), not {dst}")
+    if _same_file(src, dst):
+        raise DeblurError(f"output {dst} is the input file: refusing to overwrite it")
+    _check_can_write(dst.parent, dst)
+    return dst
+
+
+def _check_can_write(folder: Path, file: Path | None = None) -> None:
+    """Raise DeblurError unless output can be written into ``folder``: it exists or can be created,
+    and takes new files; an existing ``file`` (to be overwritten) must be writable too.
+
+    The nearest existing folder is probed with a temporary file, removed at once: permission bits
+    say nothing to root or on a read-only file system. Nothing is created for folders that do not
+    exist yet, so a run that fails later (a bad model name) leaves no empty folder behind.
+    """
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise DeblurError(f"cannot write into {folder}: {existing} is a file, not a folder; choose another -o")
+    try:
+        fd, probe = tempfile.mkstemp(dir=existing, prefix=".deblur-write-check-")
+    except OSError as exc:
+        raise DeblurError(f"cannot write into {folder}: folder {existing} does not take new files "
+                          f"({exc.strerror or exc}); choose another -o") from exc
+    os.close(fd)
+    os.unlink(probe)
+    if file is not None and file.exists() and not os.access(file, os.W_OK):
+        raise DeblurError(f"cannot write {file}: the file exists and is read-only; choose another -o")
+
+
+# ------------------------------------------------------------------------------- modes
+
+
+def _image(restorer: Callable, kernel: np.ndarray | None, src: Path, dst: Path,
+           quiet: bool) -> None:
     image = io.read_image(src)
+    _note_frames(src, _note)
     if isinstance(restorer, Deblurrer):  # networks report tiles; baselines run in one go
         with tqdm(desc=src.name, unit="tile", disable=quiet) as bar:
             out = _restore(restorer, image, kernel, bar)
@@ -166,21 +257,22 @@ def _image(restorer: Callable, kernel: np.ndarray | None, src: Path, dst: Path,
     io.write_image(dst, out)
 
 
-def _folder(restorer: Callable, kernel: np.ndarray | None, src: Path, dst: Path,
-            quiet: bool) -> int:
-    if dst.exists() and not dst.is_dir():
-        raise DeblurError(f"input is a folder, so the output must be a folder, not the file {dst}")
-    if dst.exists() and dst.resolve() == src.resolve():
-        raise DeblurError(f"output folder {dst} is the input folder: refusing to overwrite the "
-                          "input images; choose another -o")
+def _folder_images(src: Path) -> list[Path]:
     files = sorted(p for p in src.iterdir() if p.is_file() and io.is_image_path(p))
     if not files:
         raise ImageError(f"no images ({', '.join(sorted(io.IMAGE_SUFFIXES))}) in folder {src}")
+    return files
+
+
+def _folder(restorer: Callable, kernel: np.ndarray | None, files: list[Path], src: Path, dst: Path,
+            quiet: bool) -> int:
     dst.mkdir(parents=True, exist_ok=True)
     failed = 0
     for path in tqdm(files, desc=src.name or str(src), unit="image", disable=quiet):
         try:
-            io.write_image(dst / _output_name(path), _restore(restorer, io.read_image(path), kernel, None))
+            image = io.read_image(path)
+            _note_frames(path, lambda line: tqdm.write("note: " + line, file=sys.stderr))
+            io.write_image(dst / _output_name(path), _restore(restorer, image, kernel, None))
         except ImageError as exc:  # one bad file should not lose the rest of the folder
             tqdm.write(f"error: {exc}", file=sys.stderr)
             failed += 1
@@ -191,13 +283,6 @@ def _folder(restorer: Callable, kernel: np.ndarray | None, src: Path, dst: Path,
 
 
 def _video(restorer: Callable, src: Path, dst: Path, quiet: bool) -> None:
-    if dst.is_dir():
-        dst = dst / src.name
-    if not io.is_video_path(dst):
-        raise DeblurError(f"input is a video, so the output must be a video file "
-                          f"({', '.join(sorted(io.VIDEO_SUFFIXES))}), not {dst}")
-    if _same_file(src, dst):
-        raise DeblurError(f"output {dst} is the input file: refusing to overwrite it")
     fps = io.video_fps(src)
     # deblur_video reads the first frames now, so a short or broken video fails before the
     # progress bar or the output file appear.
@@ -240,6 +325,29 @@ def _output_name(src: Path) -> str:
 
 def _error(message: str) -> None:
     print("error: " + " ".join(message.split()), file=sys.stderr)  # always exactly one line
+
+
+def _note(message: str) -> None:
+    print("note: " + " ".join(message.split()), file=sys.stderr)
+
+
+def _note_tile(restorer: Callable, tile: int | None | str) -> None:
+    """Say so when Deblurrer raised the --tile asked for to the network's minimum tile."""
+    if not (isinstance(restorer, Deblurrer) and isinstance(tile, int) and restorer.tile is not None
+            and restorer.tile > tile):
+        return
+    shared = restorer.overlap + restorer.discard  # Deblurrer's minimum tile is 2 x shared (rounded up)
+    _note(f"--tile {tile} raised to {restorer.tile} px for {restorer.name}: neighbouring tiles share {shared} px "
+          f"(overlap {restorer.overlap} + cut-off context {restorer.discard}, from its receptive field), so a tile "
+          f"under 2 x {shared} px would be mostly repeated work; --tile 0 runs the whole image at once")
+
+
+def _note_frames(path: Path, say: Callable[[str], None]) -> None:
+    """Say so when an animated or multi-page image is cut to its first frame."""
+    n = io.image_frames(path)
+    if n > 1:
+        what = "pages" if path.suffix.lower() in (".tif", ".tiff") else "frames"
+        say(f"{path.name} has {n} {what}; deblurring the first (use a video file for clips)")
 
 
 def _check_writable_image(path: Path) -> None:

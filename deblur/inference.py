@@ -34,6 +34,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -452,12 +453,13 @@ def _chain(head: list[np.ndarray], rest: Iterator[np.ndarray]) -> Iterator[np.nd
 # ---------------------------------------------------------------------- restorer registry
 
 
-def available_restorers(task: str | None = None) -> list[str]:
+def available_restorers(task: str | None = None, weights_dir: str | Path | None = None) -> list[str]:
     """Names load_restorer accepts (deblur.registry.names): shipped networks (for `task` if
-    given), then the classical baselines, which take every blur."""
+    given; from `weights_dir`, None = the repository's weights/), then the classical baselines,
+    which take every blur."""
     from deblur import registry
 
-    return registry.names(task)
+    return registry.names(task, weights_dir)
 
 
 def load_restorer(name: str, **opts) -> Callable[..., np.ndarray]:

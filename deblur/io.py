@@ -166,6 +166,21 @@ def read_image(path: str | os.PathLike, max_pixels: int | None = None) -> np.nda
                              f"{_one_line(exc)}") from exc
 
 
+def image_frames(path: str | os.PathLike) -> int:
+    """How many frames (animation frames, pages) an image file holds; read_image gives the first.
+
+    1 for a single image, and for anything Pillow cannot open: read_image reports that itself.
+    Counting may scan the file (GIF) but decodes no pixels beyond what Pillow needs to find frames.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                return max(1, int(getattr(im, "n_frames", 1)))
+    except Exception:  # noqa: BLE001 - a bad file is read_image's to report, with its path
+        return 1
+
+
 def _as_hwc_u8(arr: np.ndarray, what: str) -> np.ndarray:
     arr = np.asarray(arr)
     if arr.dtype != np.uint8:

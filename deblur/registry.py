@@ -30,7 +30,7 @@ from typing import Any
 from deblur.baselines import BASELINES
 from deblur.errors import DeblurError, UnknownModelError, WeightsError
 from deblur.models import ARCH_TASKS, ARCHITECTURES, TASK_FRAMES
-from deblur.weights import read_manifest
+from deblur.weights import MANIFEST, read_manifest
 
 ENSEMBLE_SUFFIX = "+x8"
 ORACLE_SUFFIX = "+true_sigma"  # a kernel-aware network given the true kernel's sigma (deblur/kernel_aware.py)
@@ -184,6 +184,7 @@ def lookup(name: str, blur: str | None = None, weights_dir: str | Path | None = 
         if blur not in ARCH_TASKS[base]:
             raise IncompatibleModelError(f"{base} takes {' / '.join(ARCH_TASKS[base])} blur only, not {blur}")
         if f"{base}-{blur}" not in nets:
+            _raise_if_missing(f"{base}-{blur}", weights_dir)
             have = [n for n, i in nets.items() if i.takes(blur)]
             raise UnknownModelError(f"no {blur} weights for {base} are shipped; shipped {blur} networks: "
                                     f"{', '.join(have) or 'none yet'}")
@@ -194,6 +195,7 @@ def lookup(name: str, blur: str | None = None, weights_dir: str | Path | None = 
         arch, _, task = base.rpartition("-")
         if blur is not None and arch in ARCH_TASKS and task in BLURS and task not in ARCH_TASKS[arch]:
             raise IncompatibleModelError(f"{arch} takes {' / '.join(ARCH_TASKS[arch])} blur only; there is no {base}")
+        _raise_if_missing(base, weights_dir)
         valid = names(blur, weights_dir)
         scope = f" for {blur} blur" if blur else ""
         raise UnknownModelError(f"unknown model {name!r}; valid names{scope}: {', '.join(valid)} (a network name + "
@@ -203,6 +205,43 @@ def lookup(name: str, blur: str | None = None, weights_dir: str | Path | None = 
         raise IncompatibleModelError(f"{info.name} was trained for {' / '.join(info.blurs)} blur and cannot take "
                                      f"{blur} (networks for {blur}: {', '.join(have) or 'none shipped'})")
     return _ensembled(info) if ensemble else info
+
+
+def _raise_if_missing(name: str, weights_dir: str | Path | None) -> None:
+    """WeightsError when ``name`` is a shipped network whose weights are not where they are looked
+    for: its manifest row names a file that is not there, or the weights folder has no manifest at
+    all and ``name`` has a network's form (ARCH-BLUR). Saying "unknown model" there would send the
+    user looking for a typo instead of for the missing file."""
+    from deblur.weights import _weights_dir
+
+    folder = _weights_dir(weights_dir)
+    entry = read_manifest(weights_dir).get(name)
+    if entry is not None:
+        raise WeightsError(f"the weights of {name} are missing: {folder / entry['file']} is not there "
+                           "(restore it from git: git checkout -- weights/)")
+    arch, _, blur = name.rpartition("-")
+    if arch in ARCHITECTURES and blur in BLURS and not (folder / MANIFEST).is_file():
+        raise WeightsError(f"no weights for {name}: shipped networks are looked up in {folder}, which "
+                           f"{'has no ' + MANIFEST if folder.is_dir() else 'does not exist'}")
+
+
+def weights_notes(weights_dir: str | Path | None = None) -> list[str]:
+    """One line per reason a shipped network is not among ``names()``: the weights folder has no
+    manifest, or manifest rows whose weight file is missing (one line for all of them); [] when
+    every listed network is present. For ``--list-models``, which would otherwise show only the
+    baselines without a word."""
+    from deblur.weights import _weights_dir
+
+    folder = _weights_dir(weights_dir)
+    if not (folder / MANIFEST).is_file():
+        why = f"has no {MANIFEST}" if folder.is_dir() else "does not exist"
+        return [f"no shipped networks: the weights folder {folder} {why} (shipped weights are looked up there)"]
+    entries = read_manifest(weights_dir)
+    missing = [n for n in entries if not (folder / str(entries[n].get("file", ""))).is_file()]
+    if not missing:
+        return []
+    return [f"{len(missing)} shipped network(s) not listed, their weight files are missing from {folder}: "
+            f"{', '.join(missing)} (restore them from git: git checkout -- weights/)"]
 
 
 def _ensembled(info: ModelInfo) -> ModelInfo:

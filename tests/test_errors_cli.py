@@ -6,6 +6,7 @@ evaluated folder is skipped, as the CLI skips it; and a grey photo comes back gr
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -16,9 +17,10 @@ import pytest
 import skimage.data
 import torch
 from safetensors import safe_open
+from PIL import Image
 from safetensors.torch import load_file, save_file
 
-from deblur import io
+from deblur import cli, io
 from deblur import weights as W
 from deblur.cli import main as deblur_main
 from deblur.inference import Deblurrer
@@ -277,3 +279,177 @@ def test_grey_photo_through_the_cli(weight_file, tmp_path, capsys):
     assert code == 0
     out = io.read_image(tmp_path / "out.png")
     assert np.ptp(out, axis=2).max() == 0
+
+
+# ------------------------------------------------------------------------ output checked first, notes
+
+
+def _no_model_loads(monkeypatch) -> list[str]:
+    """Record every model the CLI loads (and load none): an output error must come before any."""
+    loaded: list[str] = []
+
+    def spy(name, **opts):
+        loaded.append(name)
+        raise AssertionError(f"model {name} loaded before the output was checked")
+
+    monkeypatch.setattr(cli, "load_restorer", spy)
+    return loaded
+
+
+@pytest.mark.parametrize("mode", ["image", "folder", "video"])
+def test_cli_output_under_a_file_fails_before_any_model_loads(photo, tmp_path, monkeypatch, capsys, mode):
+    if mode == "image":
+        src, name = photo, "out.png"
+    elif mode == "folder":
+        src, name = photo.parent, "out"
+    else:
+        src = io.write_video(tmp_path / "clip.mp4", [skimage.data.astronaut()[:32, :48]] * 3, fps=5)
+        name = "out.mp4"
+    loaded = _no_model_loads(monkeypatch)
+    blocker = tmp_path / "notes.txt"  # a file where the output's folder would have to be
+    blocker.write_text("a file, not a folder")
+    code, err = _deblur(capsys, src, "-o", blocker / "sub" / name, "--model", "atrous_net-gaussian")
+    assert code == 2 and "notes.txt is a file, not a folder" in _one_error_line(err)
+    assert loaded == []
+
+
+def test_cli_read_only_output_folder_fails_before_any_model_loads(photo, tmp_path, monkeypatch, capsys):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    try:
+        try:  # root writes through permission bits; the check would rightly pass there
+            (locked / "probe").touch()
+            (locked / "probe").unlink()
+            pytest.skip("this user can write into a read-only folder (root)")
+        except PermissionError:
+            pass
+        loaded = _no_model_loads(monkeypatch)
+        code, err = _deblur(capsys, photo, "-o", locked / "new" / "out.png", "--model", "atrous_net-gaussian")
+        assert code == 2 and "does not take new files" in _one_error_line(err) and str(locked) in err
+        assert loaded == []
+    finally:
+        locked.chmod(0o755)
+
+
+def test_cli_folder_input_refuses_an_output_named_like_an_image(photo, tmp_path, monkeypatch, capsys):
+    loaded = _no_model_loads(monkeypatch)
+    code, err = _deblur(capsys, photo.parent, "-o", tmp_path / "x.png", "--model", "atrous_net-gaussian")
+    line = _one_error_line(err)
+    assert code == 2 and "must be a folder" in line and "x.png" in line
+    assert not (tmp_path / "x.png").exists() and loaded == []
+
+
+def _notes(err: str) -> list[str]:
+    assert "Traceback" not in err and "error" not in err
+    return [line for line in err.splitlines() if line.startswith("note: ")]
+
+
+def test_cli_tile_below_the_network_minimum_says_it_was_raised(photo, tmp_path, weight_file, capsys):
+    smallest = Deblurrer(_perturbed(), tile=1).tile  # what Deblurrer raises any smaller tile to
+    assert smallest > 8
+    code, err = _deblur(capsys, photo, "-o", tmp_path / "a.png", "--model", weight_file, "--tile", "8", "-q")
+    notes = _notes(err)
+    assert code == 0 and len(notes) == 1 and err.strip() == notes[0]
+    assert notes[0].startswith(f"note: --tile 8 raised to {smallest} px for ") and "overlap" in notes[0]
+    for tile in ("0", str(smallest + 16)):  # the whole image, or a tile that is large enough: nothing to say
+        code, err = _deblur(capsys, photo, "-o", tmp_path / "b.png", "--model", weight_file, "--tile", tile, "-q")
+        assert code == 0 and err == ""
+
+
+def _animated(path: Path, frames: int) -> Path:
+    rng = np.random.default_rng(0)
+    images = [Image.fromarray(rng.integers(0, 256, (24, 32, 3), dtype=np.uint8)) for _ in range(frames)]
+    images[0].save(path, save_all=True, append_images=images[1:], duration=40)
+    return path
+
+
+def test_cli_animated_gif_says_only_its_first_frame_is_deblurred(tmp_path, capsys):
+    gif = _animated(tmp_path / "clip.gif", 5)
+    code, err = _deblur(capsys, gif, "-o", tmp_path / "out.png", "--model", "blurred", "-q")
+    assert code == 0 and _notes(err) == ["note: clip.gif has 5 frames; deblurring the first (use a video file "
+                                         "for clips)"]
+    np.testing.assert_array_equal(io.read_image(tmp_path / "out.png"), io.read_image(gif))  # the first frame
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    _animated(folder / "a.gif", 3)
+    _animated(folder / "b.gif", 1)  # a still GIF: nothing to say
+    code, err = _deblur(capsys, folder, "-o", tmp_path / "restored", "--model", "blurred", "-q")
+    assert code == 0 and _notes(err) == ["note: a.gif has 3 frames; deblurring the first (use a video file "
+                                         "for clips)"]
+
+
+# ------------------------------------------------------------------------ missing weights
+
+
+@pytest.fixture
+def weights_with_a_missing_file(tmp_path, weight_file) -> Path:
+    """A weights folder whose manifest lists carlo_net-gaussian (present) and res_unet-camera (file missing)."""
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    (folder / "carlo_net-gaussian.safetensors").write_bytes(weight_file.read_bytes())
+    W.write_manifest_entry("carlo_net-gaussian", "carlo_net-gaussian.safetensors", W.sha256_file(weight_file),
+                           {"task": "gaussian"}, weights_dir=folder)
+    W.write_manifest_entry("res_unet-camera", "res_unet-camera.safetensors", "0" * 64, {"task": "camera"},
+                           weights_dir=folder)
+    return folder
+
+
+@pytest.mark.parametrize("how", ["--weights-dir", "default folder"])
+def test_cli_missing_weight_file_says_so_and_where(weights_with_a_missing_file, photo, tmp_path, monkeypatch,
+                                                   capsys, how):
+    folder = weights_with_a_missing_file
+    if how == "--weights-dir":
+        where = ["--weights-dir", folder]
+    else:  # the repository's weights/ as every caller resolves it (see broken_manifest)
+        where = []
+        real, resolve = Path(W.WEIGHTS_DIR), W._weights_dir
+        monkeypatch.setattr(W, "_weights_dir", lambda d: folder if d is None or Path(d) == real else resolve(d))
+    code, err = _deblur(capsys, photo, "-o", tmp_path / "out.png", "--model", "res_unet-camera", *where)
+    line = _one_error_line(err)
+    assert code == 2 and "unknown model" not in line
+    assert "weights of res_unet-camera are missing" in line and str(folder / "res_unet-camera.safetensors") in line
+    code, err = _deblur(capsys, photo, "-o", tmp_path / "out.png", "--model", "carlo_net-gaussian", *where,
+                        "-q")  # the folder's present network runs
+    assert code == 0 and (tmp_path / "out.png").is_file()
+    code = deblur_main(["--list-models", *map(str, where)])
+    out, err = capsys.readouterr()
+    assert code == 0 and "carlo_net-gaussian" in out.split() and "res_unet-camera" not in out.split()
+    notes = _notes(err)
+    assert len(notes) == 1 and "res_unet-camera" in notes[0] and "missing" in notes[0] and str(folder) in notes[0]
+
+
+def test_cli_empty_weights_folder_says_where_weights_are_looked_for(photo, tmp_path, capsys):
+    empty = tmp_path / "no_weights"
+    empty.mkdir()
+    code, err = _deblur(capsys, photo, "-o", tmp_path / "out.png", "--model", "res_unet-camera", "--weights-dir", empty)
+    line = _one_error_line(err)
+    assert code == 2 and "unknown model" not in line and "no weights for res_unet-camera" in line
+    assert f"{empty}, which has no manifest.json" in line
+    code = deblur_main(["--list-models", "--weights-dir", str(empty)])
+    out, err = capsys.readouterr()
+    assert code == 0 and "wiener" in out.split()
+    notes = _notes(err)
+    assert len(notes) == 1 and "no shipped networks" in notes[0] and str(empty) in notes[0]
+
+
+def test_cli_help_documents_weights_dir_and_the_minimum_tile(capsys):
+    with pytest.raises(SystemExit):
+        deblur_main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--weights-dir" in text and "manifest.json" in text and "raised" in text
+
+
+# ------------------------------------------------------------------------ the app's --port
+
+
+def test_app_busy_port_is_one_line_naming_port():
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        proc = subprocess.run([sys.executable, "app.py", "--port", str(port)], cwd=REPO, capture_output=True,
+                              text=True, timeout=300)
+    assert proc.returncode == 2
+    line = _one_error_line(proc.stderr)
+    assert "--port" in line and str(port) in line
