@@ -41,6 +41,7 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 import pandas as pd
+from gradio_client.utils import is_file_obj, traverse
 from PIL import Image
 
 from deblur import plots
@@ -203,12 +204,74 @@ def user_errors(fn: Callable) -> Callable:
 
 
 def _upload_path(upload) -> Path | None:
-    """The server-side path of a gr.File / gr.Video value (a str, or an object with .name)."""
+    """The path a gr.File / gr.Video value names (a str, a FileData dict, or an object with .name),
+    as the request says it: unchecked, see uploaded_file."""
     if upload is None or upload == "":
         return None
     if isinstance(upload, dict):  # gradio_client style FileData
         upload = upload.get("path") or upload.get("name")
     return Path(getattr(upload, "name", upload))
+
+
+# ------------------------------------------------------------------ what a request may open
+
+# A request names its files by server path, and a client can write any path there (raw HTTP, or a
+# FileData dict): so every file a request names is checked before it is opened, and everything that
+# is not the visitor's own upload or one of the app's example photos gets this one message, whether
+# the path exists, is a directory, a symlink out of the upload folder or a system file.
+NOT_UPLOADED = ("this file was not uploaded through the app: upload it on the page "
+                "(or with gradio_client.handle_file)")
+
+
+def upload_roots(cfg: AppConfig) -> tuple[Path, ...]:
+    """The folders a request's files may come from: Gradio's upload folder (GRADIO_TEMP_DIR, else
+    <tmp>/gradio; Gradio's cached copies of the gallery photos and the video previews are there
+    too) and the app's example photos."""
+    return Path(gr.utils.get_upload_folder()).resolve(), Path(cfg.gallery_dir).resolve()
+
+
+def uploaded_file(upload, cfg: AppConfig) -> Path | None:
+    """The real path of the file `upload` names (None: no file), once it is known to be the
+    visitor's: it resolves (symlinks followed) to a regular file inside upload_roots(cfg).
+    Anything else is refused with NOT_UPLOADED; nothing is opened before that.
+    """
+    path = _upload_path(upload)
+    if path is None:
+        return None
+    try:
+        real = path.resolve()
+        ok = any(real.is_relative_to(root) for root in upload_roots(cfg)) and real.is_file()
+    except (OSError, RuntimeError, ValueError):  # a symlink loop, a NUL byte
+        ok = False
+    if not ok:
+        raise gr.Error(NOT_UPLOADED)
+    return real
+
+
+class CheckedBlocks(gr.Blocks):
+    """gr.Blocks that checks the files every request names BEFORE Gradio handles them.
+
+    Gradio 6.31 refuses a path outside its upload folder itself before copying it, but with an
+    empty error and a traceback in the log, and a Gradio without that check (tests/
+    test_app_security.py disables it) copies the file into its cache and hands it to the handler.
+    This runs first, on the request's raw values, for every event and every file input (any
+    {"path": ...} in a value, or a bare string for a file component), with uploaded_file's message.
+    """
+
+    file_check: Callable[[dict], object] | None = None  # set by build_demo: uploaded_file for its cfg
+
+    async def preprocess_data(self, block_fn, inputs, state, explicit_call=False):
+        if self.file_check is not None:
+            for block, value in zip(block_fn.inputs, inputs):
+                if getattr(block, "stateful", False):  # gr.State lives on the server
+                    continue
+                try:
+                    if isinstance(value, str) and value and getattr(block, "data_model", None) is not None:
+                        raise gr.Error(NOT_UPLOADED)  # a bare path where a file component wants FileData
+                    traverse(value, self.file_check, is_file_obj)  # every {"path": ...} in the value
+                except gr.Error as exc:
+                    raise refuse(exc.message) from None
+        return await super().preprocess_data(block_fn, inputs, state, explicit_call)
 
 
 def _safe_stem(text: str) -> str:
@@ -383,15 +446,16 @@ def _run(restorer, frames: np.ndarray, kernel: np.ndarray | None, progress: gr.P
 # ----------------------------------------------------------------------------- Deblur tab
 
 
-def load_photo(upload, example: str | None) -> tuple[np.ndarray, str]:
+def load_photo(upload, example: str | None, cfg: AppConfig = AppConfig()) -> tuple[np.ndarray, str]:
     """The visitor's photo (or a built-in example) as uint8 (H, W, 3), plus its name.
 
     The name is the file's stem as uploaded (or the example's name): what the evaluator calls
     the photo, so "Blur it first" draws its blur from it. Grey, RGBA (on white), palette and
     16-bit images are converted by deblur.io.read_image; non-images, corrupt files and images
-    over MAX_PIXELS become gr.Error.
+    over MAX_PIXELS become gr.Error. Only an uploaded file or an example photo is opened
+    (uploaded_file).
     """
-    path = _upload_path(upload)
+    path = uploaded_file(upload, cfg)
     if path is not None:
         try:
             img = read_image(path, max_pixels=MAX_PIXELS)
@@ -409,11 +473,11 @@ def load_photo(upload, example: str | None) -> tuple[np.ndarray, str]:
     raise gr.Error("upload a photo or pick one of the built-in examples")
 
 
-def preview_photo(upload) -> np.ndarray | None:
+def preview_photo(upload, cfg: AppConfig = AppConfig()) -> np.ndarray | None:
     """The uploaded photo as the browser shows it, as soon as it is uploaded (None: cleared)."""
     if _upload_path(upload) is None:
         return None
-    img, _ = load_photo(upload, None)
+    img, _ = load_photo(upload, None, cfg)
     return display_copy(img, side=800)
 
 
@@ -490,7 +554,7 @@ def deblur_photo(upload, example: str | None, task: str, model: str, blur_first:
     if blur_first:
         check_strength(task, strength)
     progress(0, desc="Reading the photo")
-    img, name = load_photo(upload, example)
+    img, name = load_photo(upload, example, cfg)
     stem = _safe_stem(name)
     h, w = img.shape[:2]
     kernel, sharp, note = None, None, ""
@@ -598,7 +662,7 @@ def pick_gallery_photo(caption: str | None, cfg: AppConfig = AppConfig()):
         raise gr.Error(f"unknown example photo {caption!r}")
     path = photos[caption]
     models, slider, note = blur_type_changed("camera", cfg)
-    return (str(path), None, "camera", models, slider, note, False, preview_photo(str(path)))
+    return (str(path), None, "camera", models, slider, note, False, preview_photo(str(path), cfg))
 
 
 def build_deblur_tab(cfg: AppConfig) -> Callable[[gr.Blocks], None]:
@@ -650,7 +714,7 @@ def build_deblur_tab(cfg: AppConfig) -> Callable[[gr.Blocks], None]:
 
     show_preview = user_errors(preview_photo)
     # .upload / .input fire on the visitor's action only, so clearing the other source cannot loop.
-    upload.upload(lambda f: (None, show_preview(f)), inputs=upload, outputs=[example, preview],
+    upload.upload(lambda f: (None, show_preview(f, cfg)), inputs=upload, outputs=[example, preview],
                   api_visibility="private")
     upload.clear(lambda: None, outputs=preview, queue=False, api_visibility="private")
     example.input(lambda name: (None, builtin_image(name) if name in BUILTIN_NAMES else None), inputs=example,
@@ -712,14 +776,14 @@ def default_video_model(cfg: AppConfig) -> str:
     return nets[0] if nets else "blurred"
 
 
-def preview_clip(video) -> tuple[str | None, dict | None]:
+def preview_clip(video, cfg: AppConfig = AppConfig()) -> tuple[str | None, dict | None]:
     """A playable preview of an uploaded clip, whatever its container: (H.264 MP4 path, state).
 
     Browsers play few containers (an AVI shows "Video not playable"), so the frames the app will
     process -- the first MAX_VIDEO_FRAMES, at most PREVIEW_SIDE px -- are re-encoded by
     deblur.io.write_video. The state remembers the original, which is what gets deblurred.
     """
-    path = _upload_path(video)
+    path = uploaded_file(video, cfg)
     if path is None:
         return None, None
     try:
@@ -755,7 +819,7 @@ def deblur_clip(video, model: str, progress: gr.Progress = gr.Progress(), reques
     if model not in {name for _, name in video_model_choices(cfg)}:
         raise gr.Error(f"{model} fits a camera path for every frame (15-40 s each): it is for photos and "
                        "frame triplets on the Deblur tab; pick a network from the list for a clip")
-    path = _upload_path(video)
+    path = uploaded_file(video, cfg)
     if path is None:
         raise gr.Error("upload a short video clip")
     progress(0, desc="Reading the clip")
@@ -831,7 +895,7 @@ def build_video_tab(cfg: AppConfig) -> Callable[[gr.Blocks], None]:
     def run_clip(video, model, state=None, progress=gr.Progress(), request: gr.Request = None):  # noqa: B008
         return deblur_clip(_original_clip(video, state), model, progress, request, cfg=cfg)
 
-    video.upload(user_errors(preview_clip), inputs=video, outputs=[video, original], api_visibility="private",
+    video.upload(user_errors(functools.partial(preview_clip, cfg=cfg)), inputs=video, outputs=[video, original], api_visibility="private",
                  concurrency_id="preview")
     video.clear(lambda: None, outputs=original, queue=False, api_visibility="private")
     run.click(run_clip, inputs=[video, model, original], outputs=[slider, player, download, report],
@@ -1055,7 +1119,9 @@ def build_demo(weights_dir: str | Path = WEIGHTS_DIR, leaderboards_dir: str | Pa
                tile: int | str | None = TILE, gallery_dir: str | Path = GALLERY_DIR) -> gr.Blocks:
     """The whole app as a gr.Blocks with its queue enabled. Cheap: no model is loaded here."""
     cfg = AppConfig(Path(weights_dir), Path(leaderboards_dir), tile, Path(gallery_dir))
-    with gr.Blocks(title="deep-deblur", analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
+    demo = CheckedBlocks(title="deep-deblur", analytics_enabled=False, delete_cache=(3600, 3600))
+    demo.file_check = functools.partial(uploaded_file, cfg=cfg)
+    with demo:
         gr.Markdown("# deep-deblur\nRemove the blur of real photos, Gaussian and motion blur from photos and "
                     "video with the CNNs of *Deep Image Deblurring* (CARLO_NET, KAIST_NET, ATROUS_NET), the "
                     "project's own networks and classical baselines.")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -79,10 +80,25 @@ def cfg(weights, boards) -> app.AppConfig:
     return app.AppConfig(weights_dir=weights, leaderboards_dir=boards, tile=64)
 
 
+def upload_folder() -> Path:
+    """A fresh folder inside Gradio's upload folder, as Gradio makes one per uploaded file: the app
+    opens a visitor's files from there only (app.uploaded_file)."""
+    d = Path(gr.utils.get_upload_folder()) / f"test-app-{uuid.uuid4().hex}"
+    d.mkdir(parents=True)
+    return d
+
+
+@pytest.fixture
+def uploads():
+    d = upload_folder()
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
 @pytest.fixture(scope="module")
-def files(tmp_path_factory) -> dict[str, Path]:
-    """Tiny inputs, good and bad."""
-    d = tmp_path_factory.mktemp("inputs")
+def files():
+    """Tiny inputs, good and bad, as uploaded."""
+    d = upload_folder()
     rgb = builtin_image("coffee")[100:196:2, 200:328:2]  # 48 x 64, a real photo
     out = {"rgb": d / "photo.png", "grey": d / "grey.png", "rgba": d / "rgba.png", "deep": d / "deep16.png",
            "corrupt": d / "corrupt.png", "text": d / "notes.txt", "empty": d / "empty.jpg"}
@@ -96,7 +112,8 @@ def files(tmp_path_factory) -> dict[str, Path]:
     frames = [np.roll(rgb, 2 * i, axis=1) for i in range(5)]
     out["video"] = write_video(d / "clip.mp4", frames, fps=10)
     out["short"] = write_video(d / "short.mp4", frames[:2], fps=10)
-    return out
+    yield out
+    shutil.rmtree(d, ignore_errors=True)
 
 
 class Recorder:
@@ -134,11 +151,11 @@ def test_photo_network_full_resolution_fresh_png_and_tile_progress(cfg, files):
     assert png2 != png and Path(png).is_file() and Path(png2).is_file()
 
 
-def test_photo_large_image_is_tiled(cfg, tmp_path):
+def test_photo_large_image_is_tiled(cfg, uploads):
     img = builtin_image("astronaut")[::4, ::3][:100, :150]  # larger than the 72 px tile
-    Image.fromarray(img).save(tmp_path / "big.png")
+    Image.fromarray(img).save(uploads / "big.png")
     progress = Recorder()
-    _, png, report = photo(cfg, str(tmp_path / "big.png"), model="carlo_net-gaussian", progress=progress)
+    _, png, report = photo(cfg, str(uploads / "big.png"), model="carlo_net-gaussian", progress=progress)
     assert read_image(png).shape == img.shape
     assert "tiles" in report
     assert [c for c in progress.calls if c[2] == "tiles"][-1][0][1] > 1
@@ -500,21 +517,21 @@ def test_camera_is_the_default_blur_type_with_its_own_line(cfg, weights):
         manifest.write_text(json.dumps(entries))
 
 
-def test_photos_use_automatic_tiling(weights, boards, tmp_path):
+def test_photos_use_automatic_tiling(weights, boards, uploads):
     """As the CLI: a photo up to 1.5 MP runs in one pass (forced 512 px tiles cost 1.7-2.5x)."""
     auto = app.AppConfig(weights_dir=weights, leaderboards_dir=boards)
     img = np.tile(builtin_image("astronaut"), (2, 2, 1))[:700, :900]  # 0.63 MP, above 512 px
-    Image.fromarray(img).save(tmp_path / "big.png")
+    Image.fromarray(img).save(uploads / "big.png")
     progress = Recorder()
-    _, _, report = photo(auto, str(tmp_path / "big.png"), model="carlo_net-gaussian", progress=progress)
+    _, _, report = photo(auto, str(uploads / "big.png"), model="carlo_net-gaussian", progress=progress)
     assert [c for c in progress.calls if c[2] == "tiles"][-1][0] == (1, 1)
     assert "tiles" not in report
 
 
-def test_tiny_photo_with_blur_first_is_a_clear_message(cfg, tmp_path):
-    Image.fromarray(builtin_image("coffee")[:8, :10]).save(tmp_path / "tiny.png")
+def test_tiny_photo_with_blur_first_is_a_clear_message(cfg, uploads):
+    Image.fromarray(builtin_image("coffee")[:8, :10]).save(uploads / "tiny.png")
     with pytest.raises(gr.Error, match=r"at least 11 x 11 px, or untick 'Blur it first'"):
-        photo(cfg, str(tmp_path / "tiny.png"), blur_first=True)
+        photo(cfg, str(uploads / "tiny.png"), blur_first=True)
 
 
 def test_error_messages_never_show_server_paths(tmp_path, files):
@@ -606,10 +623,10 @@ def write_avi(path: Path, n: int = 5) -> Path:
     return write_video(path, frames, fps=10, codec="mpeg4")
 
 
-def test_video_preview_is_h264_mp4_for_any_container(cfg, tmp_path):
+def test_video_preview_is_h264_mp4_for_any_container(cfg, uploads):
     import av
 
-    avi = write_avi(tmp_path / "clip.avi")
+    avi = write_avi(uploads / "clip.avi")
     preview, state = app.preview_clip(str(avi))
     assert Path(preview).suffix == ".mp4"
     with av.open(preview) as container:
@@ -690,17 +707,17 @@ def test_closed_page_stops_its_job_and_frees_the_worker(server, files, monkeypat
     assert slow.calls <= calls + 1  # at most the tile that was running
 
 
-def test_blind_psf_says_which_blur_it_found(cfg, tmp_path):
+def test_blind_psf_says_which_blur_it_found(cfg, uploads):
     from skimage import data as skdata
 
     from deblur import blur
 
     sharp = np.repeat(skdata.camera()[:, :, None], 3, axis=-1).astype(np.float32) / 255.0
     x, _ = blur.camera_blur(sharp, np.random.default_rng(0), kernel=blur.linear_motion_kernel(24, 0))
-    Image.fromarray(np.rint(x * 255).astype(np.uint8)).save(tmp_path / "shaken.png")
-    Image.fromarray(np.rint(sharp * 255).astype(np.uint8)).save(tmp_path / "sharp.png")
-    (before, after), _, report = photo(cfg, str(tmp_path / "shaken.png"), task="camera", model="blind_psf")
+    Image.fromarray(np.rint(x * 255).astype(np.uint8)).save(uploads / "shaken.png")
+    Image.fromarray(np.rint(sharp * 255).astype(np.uint8)).save(uploads / "sharp.png")
+    (before, after), _, report = photo(cfg, str(uploads / "shaken.png"), task="camera", model="blind_psf")
     assert "Blur found: straight motion, " in report and "; deconvolved." in report
     assert not np.array_equal(before, after)
-    (before, after), _, report = photo(cfg, str(tmp_path / "sharp.png"), task="camera", model="blind_psf")
+    (before, after), _, report = photo(cfg, str(uploads / "sharp.png"), task="camera", model="blind_psf")
     assert "No large defocus or straight shake found" in report and np.array_equal(before, after)
