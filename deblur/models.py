@@ -28,6 +28,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from deblur.denoiser import DenoiserUNet
 from deblur.kernel_aware import KernelAwareNet
 
 TASK_FRAMES = {"gaussian": 1, "motion": 3, "camera": 1}
@@ -498,6 +499,11 @@ ARCHITECTURES["multiframe_atrous"] = MultiFrameRefiner
 ARCH_TASKS["multiframe_atrous"] = ("motion",)
 PRESETS["multiframe_atrous"] = {"lite": {"blocks": 4, "stem": 32, "channels": 64, "branch": 32, "head": 32}}
 
+# Priors: networks that are not deblurring networks themselves (no blur family, not in
+# ARCHITECTURES) but that a restorer uses, rebuilt from their weight files like any network.
+# DENOISER_UNET (issue 25; deblur/denoiser.py) is the prior of the plug-and-play deconvolution.
+PRIOR_ARCHITECTURES: dict[str, type[nn.Module]] = {"denoiser_unet": DenoiserUNet}
+
 
 def preset_args(arch: str, preset: str, task: str) -> dict[str, Any]:
     """Constructor arguments of a named preset for one task (``frames`` included)."""
@@ -523,10 +529,11 @@ def build_model(arch: str, preset: str = "lite", task: str = "gaussian", **overr
 
 def create(arch: str, args: dict[str, Any]) -> nn.Module:
     """Build ``arch`` from explicit constructor arguments (what a weight file stores)."""
-    if arch not in ARCHITECTURES:
-        raise ValueError(f"unknown architecture {arch!r}; valid: {', '.join(ARCHITECTURES)}")
+    table = ARCHITECTURES if arch in ARCHITECTURES else PRIOR_ARCHITECTURES
+    if arch not in table:
+        raise ValueError(f"unknown architecture {arch!r}; valid: {', '.join([*ARCHITECTURES, *PRIOR_ARCHITECTURES])}")
     args = {k: tuple(v) if isinstance(v, list) else v for k, v in args.items()}
-    model = ARCHITECTURES[arch](**args)
+    model = table[arch](**args)
     model.arch = arch
     model.args = dict(args)
     return model

@@ -27,7 +27,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from .errors import UnknownModelError, WeightsError
-from .models import ARCHITECTURES, create, model_config
+from .models import ARCHITECTURES, PRIOR_ARCHITECTURES, create, model_config
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 MANIFEST = "manifest.json"
@@ -167,7 +167,7 @@ def _rebuild(path: Path, cfg: Any) -> nn.Module:
     if not isinstance(cfg, dict) or "arch" not in cfg:
         raise WeightsError(f"weight file {path} has no model config in its metadata")
     arch, args = cfg["arch"], cfg.get("args", {})
-    if not isinstance(arch, str) or arch not in ARCHITECTURES:
+    if not isinstance(arch, str) or (arch not in ARCHITECTURES and arch not in PRIOR_ARCHITECTURES):
         raise WeightsError(f"weight file {path} names an unknown architecture {arch!r} "
                            f"(known: {', '.join(ARCHITECTURES)}); it was written by another version "
                            "of this project or is not one of its weight files")

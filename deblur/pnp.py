@@ -1,0 +1,171 @@
+"""Non-blind deconvolution with a learned prior: plug-and-play half-quadratic splitting (DPIR).
+
+Given the blurred photo y and its PSF k, HQS alternates two easy problems (Zhang et al., "Plug-
+and-Play Image Restoration with Deep Denoiser Prior", 2021):
+
+    data step     x_i = argmin_x |y - k * x|^2 + rho_i |x - z_{i-1}|^2      (closed form by FFT)
+    prior step    z_i = D(x_i, sigma_i)                                      (the trained denoiser)
+
+with the denoiser's level sigma_i falling log-uniformly from SIGMA_START (49/255) to the
+photo's own noise level over ``iterations`` steps and rho_i = LAMBDA * sigma_n^2 / sigma_i^2.
+Wiener is the data step alone with a fixed rho: it has no idea what a photo looks like, so
+wherever the kernel's spectrum has zeros (discs, lines, shake) it amplifies noise and JPEG
+blocks; the denoiser removes those between data steps.
+
+Physics kept (each measured in bench/pnp_probe.py and the boards):
+* borders: the photo is reflect-padded and tapered to its mean (deblur.baselines'
+  ``pad_for_deconvolution``), so the FFT's periodic world has no edge jump to ring from;
+* linear light (``light="linear"``): the data step runs on linearised values, where a camera's
+  blur happened; the denoiser always sees sRGB, as it was trained;
+* clipped highlights: pixels at white say only "at least this bright", so each data step
+  replaces them by the current estimate re-blurred (they drop out of the data term);
+* noise level: estimated from the photo (``deblur.baselines.estimate_noise_std``), at least
+  NOISE_FLOOR (8-bit rounding and mild JPEG).
+
+Frames: a three-frame input (F, H, W, 3) uses its middle frame; ``restore_views`` takes
+several aligned views with one kernel each and solves one data step over all of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.fft as sfft
+import torch
+import torch.nn.functional as F
+from skimage.restoration import uft
+
+from deblur.baselines import estimate_noise_std, middle_frame, pad_for_deconvolution, prepare_kernel
+from deblur.blur import apply_kernel, linear_to_srgb, srgb_to_linear
+from deblur.denoiser import MAX_LEVEL, DenoiserUNet
+from deblur.io import to_float, to_uint8
+
+SIGMA_START = 49.0 / 255.0
+LAMBDA = 0.23            # DPIR's trade-off between the data and the prior
+NOISE_FLOOR = 1.0 / 255.0
+ITERATIONS = 8
+SATURATED = 254.5 / 255.0
+TILE_PIXELS = 2_500_000  # the denoiser runs larger images in tiles (bounded memory)
+TILE = 1024
+
+
+def denoise(model: DenoiserUNet, img: np.ndarray, level: float) -> np.ndarray:
+    """``model`` on an (H, W, 3) float image at noise ``level``: padded to its multiple, in tiles
+    (each with ``model.halo`` px of context) when it is large."""
+    h, w = img.shape[:2]
+    if h * w > TILE_PIXELS:
+        out = np.empty_like(img)
+        halo = model.halo
+        for y in range(0, h, TILE):
+            for x in range(0, w, TILE):
+                # context starts on the network's grid (2^levels), so pooling sees the same cells
+                m = model.multiple
+                y0, x0 = max(0, (y - halo) // m * m), max(0, (x - halo) // m * m)
+                y1, x1 = min(h, y + TILE + halo), min(w, x + TILE + halo)
+                part = _denoise_whole(model, img[y0:y1, x0:x1], level)
+                out[y:y + TILE, x:x + TILE] = part[y - y0:y - y0 + min(TILE, h - y), x - x0:x - x0 + min(TILE, w - x)]
+        return out
+    return _denoise_whole(model, img, level)
+
+
+def _denoise_whole(model: DenoiserUNet, img: np.ndarray, level: float) -> np.ndarray:
+    h, w = img.shape[:2]
+    m = model.multiple
+    ph, pw = (-h) % m, (-w) % m
+    t = torch.from_numpy(np.ascontiguousarray(img, dtype=np.float32)).permute(2, 0, 1)[None]
+    if ph or pw:
+        t = F.pad(t, (0, pw, 0, ph), mode="reflect" if min(h, w) > max(ph, pw) else "replicate")
+    t = t.contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        out = model(t, torch.tensor([float(level)]))
+    return out[0, :, :h, :w].permute(1, 2, 0).numpy().astype(np.float64)
+
+
+def _otf(kernel: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    return uft.ir2tf(kernel, shape, is_real=True)
+
+
+def hqs(views: list[np.ndarray], kernels: list[np.ndarray], model: DenoiserUNet, *, noise: float,
+        iterations: int = ITERATIONS, lam: float = LAMBDA, light: str = "srgb",
+        saturated: list[np.ndarray] | None = None) -> np.ndarray:
+    """Plug-and-play HQS on aligned, padded float64 (H, W, 3) ``views`` (the observation domain:
+    sRGB, or linear light with ``light="linear"``) with one PSF each; returns the sRGB estimate.
+
+    ``saturated``: per view, a boolean (H, W, 1) mask of clipped pixels, left out of the data term.
+    """
+    shape = views[0].shape[:2]
+    otfs = [_otf(k, shape) for k in kernels]
+    to_obs = srgb_to_linear if light == "linear" else (lambda a: a)
+    to_srgb = linear_to_srgb if light == "linear" else (lambda a: a)
+    spectra = [sfft.rfft2(v, axes=(0, 1), workers=-1) for v in views]
+    num0 = sum(np.conj(o)[..., None] * s for o, s in zip(otfs, spectra))
+    den0 = sum(np.abs(o) ** 2 for o in otfs)[..., None]
+    noise = max(float(noise), NOISE_FLOOR)
+    sigmas = np.geomspace(SIGMA_START, min(noise, SIGMA_START), iterations)
+    z_obs = views[0] if len(views) == 1 else np.mean(views, axis=0)
+    x_srgb = np.asarray(to_srgb(z_obs), dtype=np.float64)
+    for sigma in sigmas:
+        rho = lam * noise**2 / sigma**2
+        num = num0
+        if saturated is not None and any(m.any() for m in saturated):
+            # clipped pixels: observed as the current estimate re-blurred (no pull from them)
+            z_spec = sfft.rfft2(z_obs, axes=(0, 1), workers=-1)
+            num = 0
+            for o, v, m in zip(otfs, views, saturated):
+                reblur = sfft.irfft2(o[..., None] * z_spec, s=shape, axes=(0, 1), workers=-1)
+                num = num + np.conj(o)[..., None] * sfft.rfft2(np.where(m, np.maximum(v, reblur), v),
+                                                              axes=(0, 1), workers=-1)
+        x_obs = sfft.irfft2((num + rho * sfft.rfft2(z_obs, axes=(0, 1), workers=-1)) / (den0 + rho),
+                            s=shape, axes=(0, 1), workers=-1)
+        x_srgb = np.asarray(to_srgb(np.clip(x_obs, 0.0, None)), dtype=np.float64) if light == "linear" else x_obs
+        x_srgb = denoise(model, x_srgb, min(float(sigma), MAX_LEVEL))
+        z_obs = np.asarray(to_obs(np.clip(x_srgb, 0.0, 1.0)), dtype=np.float64)
+    return np.clip(x_srgb, 0.0, 1.0)
+
+
+@dataclass
+class PnPDeconvolution:
+    """A non-blind restorer: ``restorer(frames_u8, kernel) -> uint8 (H, W, 3)``, told the PSF.
+
+    Same call signature as deblur.baselines' Wiener and Richardson-Lucy, handed the same kernel
+    (an oracle row on a board, ``told`` = kernel). ``light``: where the data step runs ("srgb"
+    for blur synthesised on sRGB values, "linear" for a camera's). ``noise``: the photo's noise
+    std if known (None: estimated).
+    """
+
+    model: DenoiserUNet
+    name: str = "pnp"
+    light: str = "srgb"
+    iterations: int = ITERATIONS
+    lam: float = LAMBDA
+    noise: float | None = None
+    needs_kernel: bool = True
+    frames: int = 1
+    found: dict = field(default_factory=dict)
+
+    def __call__(self, frames: np.ndarray, kernel: np.ndarray | None = None) -> np.ndarray:
+        img_u8 = middle_frame(frames)
+        k = prepare_kernel(kernel, self.name)
+        return to_uint8(self.restore(to_float(img_u8).astype(np.float64), k))
+
+    def restore(self, img: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+        """Float (H, W, 3) sRGB in [0, 1] -> float restored, with the PSF ``kernel`` (sums to 1)."""
+        if kernel.size == 1:  # an identity kernel: only denoise
+            noise = self.noise if self.noise is not None else estimate_noise_std(img)
+            return np.clip(denoise(self.model, img, min(noise, MAX_LEVEL)), 0, 1) if noise > NOISE_FLOOR else img
+        noise = self.noise if self.noise is not None else estimate_noise_std(img)
+        obs = srgb_to_linear(img).astype(np.float64) if self.light == "linear" else img
+        sat = img.max(axis=2, keepdims=True) >= SATURATED
+        padded, crop = pad_for_deconvolution(obs, kernel.shape)
+        sat_p = np.pad(sat, [(crop[0].start, padded.shape[0] - crop[0].stop),
+                             (crop[1].start, padded.shape[1] - crop[1].stop), (0, 0)])
+        out = hqs([padded], [kernel], self.model, noise=noise, iterations=self.iterations, lam=self.lam,
+                  light=self.light, saturated=[sat_p])
+        self.found = {"noise": float(noise), "kernel_size": int(kernel.shape[0])}
+        return out[crop]
+
+
+def reblur(img: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """``img`` blurred by ``kernel`` (the forward model, for checks)."""
+    return apply_kernel(img, kernel)
