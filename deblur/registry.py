@@ -13,7 +13,10 @@ this module, which models exist. A name is one of
   told the sigma of the true kernel instead of estimating it -- an oracle, like ``wiener``;
 - a single-frame network's name followed by ``+psf`` (before any ``+x8``): the photo is first
   searched for a large defocus disc or straight motion (``deblur.psf``) and, where one is found,
-  deconvolved before the network sees it.
+  deconvolved before the network sees it;
+- a learned non-blind restorer of ``KERNEL_RESTORERS`` (``pnp``, ``pnp_linear``): plug-and-play
+  deconvolution (``deblur.pnp``) with a trained prior of ``weights/priors/`` -- handed the true
+  kernel, like ``wiener``.
 
 Adding a model family is one entry in ``deblur.models.ARCHITECTURES`` (plus a manifest row for
 shipped weights); adding a baseline is one entry in ``BASELINES``. Every error is one sentence
@@ -29,8 +32,16 @@ from typing import Any
 
 from deblur.baselines import BASELINES
 from deblur.errors import DeblurError, UnknownModelError, WeightsError
-from deblur.models import ARCH_TASKS, ARCHITECTURES, TASK_FRAMES
+from deblur.models import ARCH_TASKS, ARCHITECTURES, PRIOR_ARCHITECTURES, TASK_FRAMES
+from deblur.pnp import PnPDeconvolution
 from deblur.weights import MANIFEST, read_manifest
+
+PRIORS = "priors"  # subfolder of the weights folder: networks restorers use (own manifest.json)
+# Learned restorers handed the true kernel: name -> (prior in weights/priors/, options of deblur.pnp).
+KERNEL_RESTORERS: dict[str, tuple[str, dict[str, Any]]] = {
+    "pnp": ("denoiser_unet", {"light": "srgb"}),          # data term on sRGB values (synthetic boards)
+    "pnp_linear": ("denoiser_unet", {"light": "linear"}),  # data term in linear light (a camera's blur)
+}
 
 ENSEMBLE_SUFFIX = "+x8"
 ORACLE_SUFFIX = "+true_sigma"  # a kernel-aware network given the true kernel's sigma (deblur/kernel_aware.py)
@@ -71,6 +82,8 @@ class ModelInfo:
         if self.kind == "network":
             label = "network, self-ensemble of 8 views" if self.ensemble else "network"
             label += ", large disc / straight blur deconvolved first" if self.psf else ""
+            if self.arch in PRIOR_ARCHITECTURES:
+                return "learned prior, oracle: given the true kernel"
             return label + ", oracle: given the true sigma" if self.needs_kernel else label
         return "oracle: given the true kernel" if self.needs_kernel else "classical baseline"
 
@@ -115,7 +128,21 @@ def names(blur: str | None = None, weights_dir: str | Path | None = None, kernel
     oracles = [n + ORACLE_SUFFIX for n, i in infos.items() if kernel and _takes_sigma(i.arch)]
     bases = [n for n in BASELINES if (kernel or not _baseline_info(n).needs_kernel)
              and (blur is None or _baseline_info(n).takes(blur))]
-    return list(infos) + psf + oracles + bases
+    learned = [n for n in KERNEL_RESTORERS if kernel and _prior_info(n, weights_dir) is not None]
+    return list(infos) + psf + oracles + learned + bases
+
+
+def _prior_info(name: str, weights_dir: str | Path | None) -> ModelInfo | None:
+    """The ModelInfo of a KERNEL_RESTORERS name whose prior is shipped (else None)."""
+    from deblur.weights import _weights_dir
+
+    prior, _ = KERNEL_RESTORERS[name]
+    folder = _weights_dir(weights_dir) / PRIORS
+    entry = read_manifest(folder, strict=False).get(prior)
+    if entry is None or not (folder / entry["file"]).is_file():
+        return None
+    return ModelInfo(name, "network", BLURS, 1, needs_kernel=True, path=folder / entry["file"],
+                     sha256=entry["sha256"], arch=entry.get("arch"), params=entry.get("params"))
 
 
 def _takes_sigma(arch: str | None) -> bool:
@@ -165,6 +192,15 @@ def lookup(name: str, blur: str | None = None, weights_dir: str | Path | None = 
         return _oracle(lookup(base[: -len(ORACLE_SUFFIX)], blur, weights_dir), ensemble)
     if base.endswith(PSF_SUFFIX):
         return _psf_first(lookup(base[: -len(PSF_SUFFIX)], blur, weights_dir), ensemble)
+    if base in KERNEL_RESTORERS:
+        info = _prior_info(base, weights_dir)
+        if info is None:
+            raise WeightsError(f"{base} needs its prior {KERNEL_RESTORERS[base][0]} in "
+                               f"{Path(weights_dir or 'weights') / PRIORS}, which is not there")
+        if ensemble:
+            raise UnknownModelError(f"there is no {name}: {base} is handed the kernel; {ENSEMBLE_SUFFIX} is for "
+                                    "blind networks")
+        return info
     if base in BASELINES:
         if ensemble:
             raise UnknownModelError(f"there is no {name}: the {ENSEMBLE_SUFFIX} self-ensemble is for networks, "
@@ -284,5 +320,7 @@ def load(name: str, blur: str | None = None, weights_dir: str | Path | None = No
     if info.kind == "baseline":
         return BASELINES[info.name]
     model, _meta = load_weights(info.path, sha256=info.sha256)
+    if info.name in KERNEL_RESTORERS:
+        return PnPDeconvolution(model, name=info.name, **KERNEL_RESTORERS[info.name][1])
     return Deblurrer(model, name=info.name, ensemble=info.ensemble or bool(opts.pop("ensemble", False)),
                      use_kernel=info.needs_kernel, psf=info.psf or bool(opts.pop("psf", False)), **opts)

@@ -167,3 +167,35 @@ def test_clean_crop_is_a_crop_of_the_photo_size():
     for _ in range(10):
         c = clean_crop(photo, 48, rng)
         assert c.shape == (48, 48, 3) and c.dtype == np.float32 and 0 <= c.min() and c.max() <= 1
+
+
+# ------------------------------------------------------------------------------------ registry
+
+
+def _ship_prior(weights: "Path") -> None:
+    from deblur.weights import save_weights, write_manifest_entry
+
+    model = create("denoiser_unet", {"width": 8, "blocks": (1,), "middle": 1})
+    sha = save_weights(weights / "priors" / "denoiser_unet.safetensors", model, {"task": "denoise"})
+    write_manifest_entry("denoiser_unet", "denoiser_unet.safetensors", sha, {"arch": "denoiser_unet", "task": "denoise"},
+                         weights / "priors")
+
+
+def test_registry_offers_pnp_only_with_its_prior(tmp_path):
+    from deblur import registry
+    from deblur.errors import WeightsError
+
+    assert "pnp" not in registry.names(weights_dir=tmp_path)
+    with pytest.raises(WeightsError, match="denoiser_unet"):
+        registry.lookup("pnp", weights_dir=tmp_path)
+    _ship_prior(tmp_path)
+    for blur in ("gaussian", "motion", "camera"):
+        assert {"pnp", "pnp_linear"} <= set(registry.names(blur, weights_dir=tmp_path))
+        assert "pnp" not in registry.names(blur, weights_dir=tmp_path, kernel=False)  # an oracle row
+    info = registry.lookup("pnp_linear", "camera", weights_dir=tmp_path)
+    assert info.needs_kernel and info.label == "learned prior, oracle: given the true kernel"
+    restorer = registry.load("pnp_linear", weights_dir=tmp_path)
+    assert isinstance(restorer, PnPDeconvolution) and restorer.light == "linear" and restorer.needs_kernel
+    img = to_uint8(_photo())
+    out = restorer(np.stack([img] * 3), B.gaussian_kernel(1.0))  # three frames: the middle one
+    assert out.shape == img.shape and out.dtype == np.uint8
