@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from deblur.errors import DatasetError, ImageError
-from deblur.io import IMAGE_SUFFIXES, is_image_path, iter_video, read_image
+from deblur.io import IMAGE_SUFFIXES, is_image_path, iter_video, read_image, read_kernel
 
 # The fixed offline evaluation set. These names must never appear in a training split.
 BUILTIN_NAMES: tuple[str, ...] = (
@@ -79,12 +79,15 @@ class Item:
              `sharp`); None when the caller must synthesise blur.
     frames:  uint8 (K, H, W, 3) real consecutive sharp frames centred on `sharp` (K odd), for
              video blur synthesis; None for stills.
+    kernel:  float64 (kh, kw) PSF, sums to 1, that blurred `blurred` (pairs:DIR with a
+             DIR/kernel/ folder); None when unknown.
     """
 
     name: str
     sharp: np.ndarray
     blurred: np.ndarray | None = None
     frames: np.ndarray | None = None
+    kernel: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         s = self.sharp
@@ -112,16 +115,18 @@ class Dataset(Sequence):
                    "corpus".
     has_real_blur: True when items carry real blurred input (pairs, REDS, GoPro).
     is_sequence:   True when items come from consecutive frames (REDS, GoPro, video).
+    has_kernels:   True when every item carries the PSF that blurred it (pairs:DIR with kernel/).
 
     `keys` are cheap descriptions of each item (paths, indices); `load(key)` decodes one.
     """
 
     def __init__(self, name: str, kind: str, keys: Sequence, load: Callable[..., Item], *,
-                 has_real_blur: bool, is_sequence: bool) -> None:
+                 has_real_blur: bool, is_sequence: bool, has_kernels: bool = False) -> None:
         self.name = name
         self.kind = kind
         self.has_real_blur = has_real_blur
         self.is_sequence = is_sequence
+        self.has_kernels = has_kernels
         self._key_list = list(keys)
         self._load = load
 
@@ -142,8 +147,8 @@ class Dataset(Sequence):
             yield self._load(key)
 
     def _subset(self, keys: Sequence) -> Dataset:
-        return Dataset(self.name, self.kind, keys, self._load,
-                       has_real_blur=self.has_real_blur, is_sequence=self.is_sequence)
+        return Dataset(self.name, self.kind, keys, self._load, has_real_blur=self.has_real_blur,
+                       is_sequence=self.is_sequence, has_kernels=self.has_kernels)
 
     def limit(self, n: int | None) -> Dataset:
         """At most n items, evenly spaced over the whole set (deterministic).
@@ -396,7 +401,11 @@ def read_pairs(root: str | os.PathLike) -> Dataset:
     """ROOT/blur/* and ROOT/sharp/* matched by file stem: blurred (1, H, W, 3) + sharp.
 
     Suffixes may differ (blur/x.jpg pairs with sharp/x.png). A blurred image without a sharp
-    twin is an error, not silently skipped: a pair folder exists to be scored.
+    twin is an error, not silently skipped: a pair folder exists to be scored. An optional
+    ROOT/kernel/<name>.npy (or an image, e.g. .png) is the PSF that blurred that pair, in its
+    pixel scale (deblur.io.read_kernel): when every pair has one, the dataset ``has_kernels``
+    and the restorers handed the true kernel can be scored on it (Levin et al. 2009 and Kohler
+    et al. 2012 ship theirs).
     """
     root = Path(root)
     _require_exists(root, "pairs")
@@ -412,17 +421,27 @@ def read_pairs(root: str | os.PathLike) -> Dataset:
     if unmatched:
         raise DatasetError(f"{len(unmatched)} blurred image(s) in {blur_dir} have no sharp twin "
                            f"in {sharp_dir} (e.g. {unmatched[0]}): {layout}")
-    keys = [(p.stem, p, sharp[p.stem]) for p in blurred]
+    kernel_dir = root / "kernel"
+    kernels = {}
+    if kernel_dir.is_dir():
+        kernels = {p.stem: p for p in sorted(kernel_dir.iterdir())
+                   if p.is_file() and (p.suffix.lower() == ".npy" or is_image_path(p))}
+    keys = [(p.stem, p, sharp[p.stem], kernels.get(p.stem)) for p in blurred]
 
     def load(key) -> Item:
-        name, blur_path, sharp_path = key
+        name, blur_path, sharp_path, kernel_path = key
         b, s = _read(blur_path, "pairs"), _read(sharp_path, "pairs")
         if b.shape != s.shape:
             raise DatasetError(f"pairs {name}: blurred {b.shape} and sharp {s.shape} differ "
                                f"in size ({blur_path}, {sharp_path})")
-        return Item(name=name, sharp=s, blurred=b[None])
+        try:
+            kernel = read_kernel(kernel_path) if kernel_path is not None else None
+        except ImageError as exc:
+            raise DatasetError(f"pairs {name}: {exc}") from exc
+        return Item(name=name, sharp=s, blurred=b[None], kernel=kernel)
 
-    return Dataset(f"pairs:{root}", "pairs", keys, load, has_real_blur=True, is_sequence=False)
+    return Dataset(f"pairs:{root}", "pairs", keys, load, has_real_blur=True, is_sequence=False,
+                   has_kernels=bool(keys) and all(k[3] is not None for k in keys))
 
 
 def _photo_dataset(name: str, kind: str, files: list[tuple[str, Path]]) -> Dataset:

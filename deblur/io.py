@@ -166,6 +166,41 @@ def read_image(path: str | os.PathLike, max_pixels: int | None = None) -> np.nda
                              f"{_one_line(exc)}") from exc
 
 
+MAX_KERNEL_SIDE = 255  # a PSF larger than this is not a blur kernel (and would cost minutes)
+
+
+def read_kernel(path: str | os.PathLike) -> np.ndarray:
+    """Read a blur kernel (PSF) file as float64 (kh, kw) that sums to 1.
+
+    ``.npy``: a 2-D float array (never unpickled), x to the right, y down, in the pixel scale of
+    the photo it blurred; an image file (``.png`` ...): its grey levels, scaled to sum 1.
+
+    Raises:
+        ImageError: missing / unreadable file, not 2-D, negative or non-finite values, a zero
+            sum, or larger than MAX_KERNEL_SIDE. The message names the path.
+    """
+    path = Path(path)
+    _check_file(path, "kernel")
+    if path.suffix.lower() == ".npy":
+        try:
+            k = np.load(path, allow_pickle=False)
+        except Exception as exc:  # a truncated or pickled file
+            raise ImageError(f"cannot read kernel {path}: {_one_line(exc)}") from exc
+    else:
+        k = read_image(path).astype(np.float64).mean(axis=2)
+    k = np.asarray(k, dtype=np.float64)
+    if k.ndim != 2 or k.size == 0:
+        raise ImageError(f"kernel {path} must be a 2-D array, got shape {k.shape}")
+    if max(k.shape) > MAX_KERNEL_SIDE:
+        raise ImageError(f"kernel {path} is {k.shape[1]}x{k.shape[0]} px; at most {MAX_KERNEL_SIDE} px a side")
+    if not np.all(np.isfinite(k)) or (k < -1e-6 * max(1e-12, float(np.abs(k).max()))).any():
+        raise ImageError(f"kernel {path} has negative or non-finite values")
+    k = np.clip(k, 0.0, None)
+    if k.sum() <= 0:
+        raise ImageError(f"kernel {path} sums to zero")
+    return k / k.sum()
+
+
 def image_frames(path: str | os.PathLike) -> int:
     """How many frames (animation frames, pages) an image file holds; read_image gives the first.
 

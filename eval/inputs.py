@@ -47,6 +47,12 @@ class Items:
     items: Iterable[Any]
     length: int | None
     real_blur: bool
+    kernels: bool = False  # every item carries the PSF that blurred it (pairs:DIR with kernel/)
+
+    @property
+    def kernel_unknown(self) -> bool:
+        """Real blur without its PSF: the rows handed the true kernel cannot run."""
+        return self.real_blur and not self.kernels
 
     def __iter__(self) -> Iterator[Any]:
         return iter(self.items)
@@ -81,7 +87,7 @@ def open_items(spec: str, protocol: str, blur: str, limit: int | None = None) ->
     first = next(it, None)
     if first is None:
         raise DatasetError(f"dataset {spec!r} has no images")
-    return Items(spec, _Prepend(first, it), length, bool(ds.has_real_blur))
+    return Items(spec, _Prepend(first, it), length, bool(ds.has_real_blur), bool(getattr(ds, "has_kernels", False)))
 
 
 class _Prepend:
@@ -172,8 +178,10 @@ def degrade(
     if getattr(item, "blurred", None) is not None:
         frames = np.asarray(item.blurred)
         frames = frames[None] if frames.ndim == 3 else frames
-        target, kernel = np.asarray(item.sharp), None
+        target, kernel = np.asarray(item.sharp), getattr(item, "kernel", None)
         params["blur_source"] = "real"
+        if kernel is not None:
+            params["kernel_size"] = int(max(kernel.shape))
     elif blur in FAMILIES:
         rng = image_rng(seed, item.name, *extra)
         if blur == "gaussian":

@@ -218,7 +218,8 @@ def open_skipping_unreadable(cfg: RunConfig, skipped: list[str]) -> Items:
         lead.append(None)
     else:
         raise DatasetError(f"dataset {cfg.dataset!r} has no readable images ({len(skipped)} skipped)")
-    return Items(cfg.dataset, itertools.chain(lead, [first], it), len(ds), bool(ds.has_real_blur))
+    return Items(cfg.dataset, itertools.chain(lead, [first], it), len(ds), bool(ds.has_real_blur),
+                 bool(getattr(ds, "has_kernels", False)))
 
 
 def run(cfg: RunConfig, argv: list[str] | None = None) -> int:
@@ -233,7 +234,7 @@ def run(cfg: RunConfig, argv: list[str] | None = None) -> int:
         ds = open_skipping_unreadable(cfg, skipped)
     else:
         ds = open_items(cfg.dataset, cfg.protocol, cfg.blur, cfg.limit)
-    names, notes = resolve_models(",".join(cfg.models), cfg.blur, ds.real_blur)
+    names, notes = resolve_models(",".join(cfg.models), cfg.blur, ds.kernel_unknown)
     restorers = load_restorers(names, cfg.blur, tile=cfg.tile, bf16=cfg.bf16)
     out = Path(cfg.out)
     old = open_run_dir(out, RUN_JSON, PER_IMAGE, cfg.identity(), models_meta(restorers))

@@ -351,3 +351,33 @@ def test_cifar_protocol_reads_cifar10_test_batch(tmp_path):
     df = read(out)
     assert len(df) == 2 * 3 and (df["height"] == 32).all()
     assert sorted(df["image"].unique()) == ["test_00000", "test_00001", "test_00002"]
+
+
+@pytest.mark.parametrize("kernel_format", ["npy", "png"])
+def test_pairs_with_kernels_score_the_rows_handed_the_kernel(tmp_path, kernel_format):
+    from deblur.blur import apply_kernel, linear_motion_kernel
+    from deblur.io import to_float, to_uint8
+
+    root = tmp_path / "pairs"
+    for sub in ("sharp", "blur", "kernel"):
+        (root / sub).mkdir(parents=True)
+    kernel = linear_motion_kernel(9.0, 20.0)
+    for name, crop in (("cup", skimage.data.coffee()[100:164, 200:264]),
+                       ("cat", skimage.data.chelsea()[80:144, 150:214])):
+        Image.fromarray(crop).save(root / "sharp" / f"{name}.png")
+        Image.fromarray(to_uint8(apply_kernel(to_float(crop), kernel))).save(root / "blur" / f"{name}.png")
+        if kernel_format == "npy":
+            np.save(root / "kernel" / f"{name}.npy", kernel * 3.0)  # any scale: read back summing to 1
+        else:
+            Image.fromarray(to_uint8(kernel / kernel.max())).save(root / "kernel" / f"{name}.png")
+    out = tmp_path / "out"
+    assert run_eval("--dataset", f"pairs:{root}", "--models", "wiener,richardson_lucy", "--out", str(out)) == 0
+    df = read(out)
+    assert set(df.model) == {"blurred", "wiener", "richardson_lucy"} and (df.blur_source == "real").all()
+    assert (df.kernel_size == kernel.shape[0]).all()
+    gains = df.pivot(index="image", columns="model", values="psnr")
+    assert (gains["richardson_lucy"] > gains["blurred"] + 1.0).all()  # the shipped kernel is the true one
+    # one pair without its kernel: the set no longer has kernels, and the oracle rows are refused
+    (root / "kernel" / "cat.png").unlink(missing_ok=True)
+    (root / "kernel" / "cat.npy").unlink(missing_ok=True)
+    assert run_eval("--dataset", f"pairs:{root}", "--models", "wiener", "--out", str(tmp_path / "o2")) == 2
