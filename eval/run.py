@@ -38,9 +38,19 @@ PER_IMAGE_COLUMNS = ID_COLUMNS + [
 ]
 TIMING_COLUMNS = ("seconds",)  # the only columns that differ between identical runs
 LEADERBOARD_COLUMNS = [
-    "model", "kind", "dataset", "protocol", "blur", "n", "n_unblurred", "psnr", "ssim", "mse", "gain_db",
-    "psnr_all", "n_capped", "params", "seconds_per_mp", "ssim_variant",
+    "model", "kind", "told", "dataset", "protocol", "blur", "n", "n_unblurred", "psnr", "ssim", "mse", "gain_db",
+    "worst_gain_db", "worst_image", "psnr_all", "n_capped", "params", "seconds_per_mp", "ssim_variant",
 ]
+
+
+def told(model: str, meta: dict[str, Any]) -> str:
+    """What a row was handed besides the blurred input: "kernel" (the true PSF: an oracle such as
+    wiener or pnp), "sigma" (a kernel-aware network told the true sigma), or "" (blind)."""
+    from deblur.registry import ORACLE_SUFFIX
+
+    if ORACLE_SUFFIX in model:
+        return "sigma"
+    return "kernel" if meta.get("needs_kernel") else ""
 
 
 def conventions() -> dict[str, Any]:
@@ -134,7 +144,9 @@ def leaderboard(per_image: pd.DataFrame, models: dict[str, dict[str, Any]] | Non
     below ~0.08 gives a 1x1 kernel), left out of psnr / ssim / mse / gain_db, which are means
     over the other images; gain_db: mean over those images of (PSNR - PSNR of `blurred` on the
     same image); psnr_all: mean PSNR over all images, identical images counting PSNR_CAP_DB;
-    n_capped: images at the cap; seconds_per_mp: total seconds / total megapixels.
+    n_capped: images at the cap; seconds_per_mp: total seconds / total megapixels; told: what the
+    row was handed (``told``); worst_gain_db / worst_image: the image the row served worst (lowest
+    gain over the blurred input): a mean can hide one ruined photo.
     """
     models = models or {}
     df = per_image.copy()
@@ -153,7 +165,13 @@ def leaderboard(per_image: pd.DataFrame, models: dict[str, dict[str, Any]] | Non
                psnr_all=("psnr", "mean"), n_capped=("psnr_capped", "sum"), _sec=("seconds", "sum"),
                _mp=("_mp", "sum"), ssim_variant=("ssim_variant", "first")).reset_index()
     lb["seconds_per_mp"] = lb["_sec"] / lb["_mp"]
+    scored = df[~blurred & df["_gain"].notna()]
+    worst = scored.loc[scored.groupby(["model"] + groups, sort=False)["_gain"].idxmin(),
+                       ["model", *groups, "image", "_gain"]]
+    worst = worst.rename(columns={"image": "worst_image", "_gain": "worst_gain_db"})
+    lb = lb.merge(worst, on=["model"] + groups, how="left")
     lb["kind"] = [models.get(m, {}).get("kind", "network") for m in lb["model"]]
+    lb["told"] = [told(m, models.get(m, {})) for m in lb["model"]]
     lb["params"] = [models.get(m, {}).get("params") for m in lb["model"]]
     lb = lb.sort_values(["dataset", "protocol", "blur", "psnr", "model"],
                         ascending=[True, True, True, False, True], kind="mergesort", na_position="last")

@@ -113,9 +113,15 @@ def test_leaderboard_is_the_group_by_of_per_image(gaussian_run):
     assert lb.loc["wiener", "gain_db"] == pytest.approx((wiener - base).mean(), abs=1e-5)
     assert lb.loc["blurred", "gain_db"] == 0
     assert lb.loc["wiener", "psnr_all"] == pytest.approx(df[df.model == "wiener"]["psnr"].mean(), abs=1e-5)
-    # The function itself is a pure function of the rows.
-    pd.testing.assert_frame_equal(leaderboard(df).drop(columns=["kind", "params"]).round(5),
-                                  lb.reset_index().drop(columns=["kind", "params"]).round(5),
+    # the worst image: the lowest gain over the blurred input, named
+    gains = wiener - base
+    assert lb.loc["wiener", "worst_gain_db"] == pytest.approx(gains.min(), abs=1e-5)
+    assert lb.loc["wiener", "worst_image"] == gains.idxmin()
+    # what each row was handed: the oracles the true kernel, the rest nothing
+    assert lb.loc["wiener", "told"] == "kernel" and pd.isna(lb.loc["blurred", "told"])
+    # The function itself is a pure function of the rows (kind, told, params come from the models).
+    pd.testing.assert_frame_equal(leaderboard(df).drop(columns=["kind", "told", "params"]).round(5),
+                                  lb.reset_index().drop(columns=["kind", "told", "params"]).round(5),
                                   check_dtype=False)
 
 
