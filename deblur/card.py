@@ -15,7 +15,7 @@ import torch.nn as nn
 
 from .models import count_parameters, model_config
 from .provenance import cpu_model, git_commit, now_utc
-from .sampling import standard_data
+from .sampling import own_data, standard_data
 from .weights import save_weights, write_manifest_entry
 
 if TYPE_CHECKING:
@@ -33,8 +33,11 @@ def ship(cfg: TrainConfig, model: nn.Module, result: dict[str, Any], world: int,
     stage = {"command": cmd, "commit": git_commit().get("commit"), "finished": now_utc(), "hardware": hardware,
              "seconds": round(result["stage_seconds"], 1), "samples_total": result["samples"]}
     stages = stage_history(cfg.init) + [stage] if cfg.init else [stage]
-    meta = {"task": cfg.task, "preset": cfg.preset, "data": {"dataset" if standard_data(cfg.data) else "corpus": cfg.data, "crop": cfg.crop_size},
+    data = result.get("data_meta") or {"dataset" if standard_data(cfg.data) else "corpus": cfg.data}
+    meta = {"task": cfg.task, "preset": cfg.preset, "data": {**data, "crop": cfg.crop_size},
             "commit": stage["commit"], "samples_seen": result["samples"], "val": result["val"], "stages": stages}
+    if cfg.init:
+        meta["init"] = cfg.init
     model = model.cpu().to(memory_format=torch.contiguous_format)
     digest = save_weights(out / f"{name}.safetensors", model, meta, store=cfg.store)
     write_manifest_entry(name, f"{name}.safetensors", digest,
@@ -65,9 +68,17 @@ def ship(cfg: TrainConfig, model: nn.Module, result: dict[str, Any], world: int,
         prior_line = (f"- The prior alone (the untrained network, which returns it) on the same samples: PSNR of the "
                       f"mean MSE {p['val_psnr_mean_mse']:.2f} dB, SSIM {p['val_ssim']:.4f}, mean per-image PSNR "
                       f"{p['val_psnr']:.2f} dB\n")
-    sampling = ("every batch synthesised afresh on the training device" if cfg.online or cfg.task == "camera"
-                else f"{cfg.cache_samples} pre-rendered samples with on-the-fly augmentation")
-    if cfg.task == "camera":
+    own = own_data(cfg.data)
+    if own:
+        sampling = "every batch cut afresh from the images held in memory" + (
+            "" if own[0] == "pairs" else " and blurred there")
+    elif cfg.online or cfg.task == "camera":
+        sampling = "every batch synthesised afresh on the training device"
+    else:
+        sampling = f"{cfg.cache_samples} pre-rendered samples with on-the-fly augmentation"
+    if own and own[0] == "pairs":
+        blur_line = "the pairs' own (real) blur, noise and compression"
+    elif cfg.task == "camera":
         blur_line = ("the camera family (deblur.degrade.camera): a defocus / Gaussian / anisotropic / shake / linear "
                      "kernel in linear light, clipped highlights, shot + read noise, 8 bits, JPEG 30-95"
                      + (f"; {cfg.sharp:.0%} of the training samples (not the validation ones) drawn with no kernel "
@@ -90,7 +101,8 @@ def ship(cfg: TrainConfig, model: nn.Module, result: dict[str, Any], world: int,
     else:
         data_line = (f"offline corpus `{cfg.data}` (train split, builtin evaluation images excluded); "
                      f"{cfg.crop_size}x{cfg.crop_size} crops,\n  {sampling}")
-    span = f"{cfg.budget:,} samples" if cfg.budget else f"{cfg.minutes:g} min"
+    budget = result.get("budget", cfg.budget)
+    span = f"{budget:,} samples" if budget else f"{cfg.minutes:g} min"
     decay = (f"cosine-decayed to {cfg.min_lr:g} over {span}" if cfg.schedule == "cosine"
              else f"halved on plateau (patience {cfg.plateau_patience})")
     card = f"""# {name}

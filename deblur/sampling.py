@@ -12,6 +12,9 @@ app use -- and every file is read through deblur.data / deblur.io.
   cached samples into batches.
 - ``CameraSampler`` renders camera-family batches online on the CPU (``deblur.degrade.camera``
   costs ~7 ms per 128 px sample, a tenth of a training step), so no cache can go stale.
+- A user's own folders (fine-tuning, ``own_samplers``): ``PairSampler`` cuts aligned crops of
+  real blurred / sharp pairs (``pairs:DIR``); sharp photos (``photos:DIR``) are blurred online by
+  the task's family: ``CameraSampler`` for camera, ``PhotoSampler`` for the others.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import hashlib
 import queue
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,10 +35,11 @@ from PIL import Image
 from tqdm import tqdm
 
 from . import blur
-from .data import BUILTIN_NAMES, Dataset, corpus_entries, read_cifar10, read_clip, read_gopro, read_reds
-from .degrade import camera
+from .data import BUILTIN_NAMES, Dataset, corpus_entries, open_dataset, read_cifar10, read_clip, read_gopro, read_reds
+from .degrade import FAMILIES, camera, degrade
 from .errors import DeblurError
 from .io import read_image, to_float
+from .models import ARCHITECTURES
 
 if TYPE_CHECKING:  # the config type only; train.py imports this module, not the other way round
     from .train import TrainConfig
@@ -74,7 +79,8 @@ def _resize(img: np.ndarray, scale: float) -> np.ndarray:
 
 # Which task each standard dataset trains: CIFAR-10 holds sharp stills, REDS and GoPro real blur.
 STANDARD_DATA = {"cifar10": "gaussian", "reds": "motion", "gopro": "motion"}
-DATA_HELP = "an offline corpus folder, or cifar10:DIR (gaussian), reds:DIR or gopro:DIR (motion)"
+DATA_HELP = ("an offline corpus folder, or cifar10:DIR (gaussian), reds:DIR or gopro:DIR (motion), or your own "
+             "pairs:DIR (DIR/blur/<name> + DIR/sharp/<name>) or photos:DIR (sharp photos, blurred here)")
 CIFAR_VAL_HOLDOUT = 1000  # the last images of the train batches: validation only
 
 
@@ -372,6 +378,17 @@ PSF_ANGLE = 3.0              # ... and a line's angle by up to 3 degrees
 LARGE_MARGIN = 48
 
 
+def _fit_photos(photos: Sequence[np.ndarray], need: int) -> list[np.ndarray]:
+    """The photos, each upscaled just enough to cut a ``need`` px patch when smaller."""
+    out = []
+    for img in photos:
+        short = min(img.shape[:2])
+        if short < need:
+            img = _resize(img, need / short + 1e-3)
+        out.append(np.ascontiguousarray(img))
+    return out
+
+
 def random_patch(img: np.ndarray, need: int, rng: np.random.Generator,
                  scale_range: tuple[float, float] = SCALE_RANGE) -> np.ndarray:
     """A ``need`` x ``need`` patch of a uint8 photo (H, W, 3): the photo rescaled by a factor
@@ -418,13 +435,7 @@ class CameraSampler:
             if not 0.0 <= v <= 1.0:
                 raise ValueError(f"{label} is a fraction of samples in [0, 1], not {v}")
         self.size, self.device, self.sharp, self.psf = int(size), torch.device(device), float(sharp), float(psf)
-        need = self.size + 2 * MARGIN
-        self.photos = []
-        for img in photos:
-            short = min(img.shape[:2])
-            if short < need:  # upscale tiny photos just enough to cut a crop
-                img = _resize(img, need / short + 1e-3)
-            self.photos.append(np.ascontiguousarray(img))
+        self.photos = _fit_photos(photos, self.size + 2 * MARGIN)
 
     def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """One (degraded uint8 (S, S, 3), sharp uint8 (S, S, 3)) pair."""
@@ -469,6 +480,164 @@ class CameraSampler:
         rng = np.random.default_rng(seed)
         xs, ys = zip(*(self.sample(rng) for _ in range(n)))
         return np.stack(xs)[:, None], np.stack(ys)
+
+
+# ------------------------------------------------------------------------------------------------
+# A user's own folders (fine-tuning): real pairs, or sharp photos blurred here
+
+OWN_DATA = ("pairs", "photos")  # --data pairs:DIR (deblur.data.read_pairs), photos:DIR (read_photos)
+
+
+def own_data(spec: str) -> tuple[str, str] | None:
+    """("pairs" | "photos", DIR) for such a --data spec; None for any other."""
+    kind, sep, location = spec.partition(":")
+    kind = kind.strip().lower()
+    return (kind, str(Path(location).expanduser())) if sep and location and kind in OWN_DATA else None
+
+
+def _aligned_crop(frames: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+    """One random ``size`` crop of (K, H, W, 3) stacked images, mirrored out when smaller."""
+    out = _random_crop(frames, min(size, *frames.shape[1:3]), rng)
+    h, w = out.shape[1:3]
+    if h < size or w < size:
+        out = np.pad(out, ((0, 0), (0, size - h), (0, size - w), (0, 0)), mode="symmetric")
+    return out
+
+
+class _HeldSampler:
+    """Batches and fixed sets of a sampler whose ``sample(rng)`` gives one (input uint8 (F, S, S, 3),
+    target uint8 (S, S, 3)) pair from images held in memory."""
+
+    device: torch.device
+
+    def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    def batch(self, n: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """(input (n, 3F, S, S), target (n, 3, S, S)) float in [0, 1] on the sampler's device."""
+        x, y = to_batch(*zip(*(self.sample(rng) for _ in range(n))))
+        return x.div_(255.0).to(self.device), y.div_(255.0).to(self.device)
+
+    def fixed(self, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """``n`` samples from ``seed`` as uint8 arrays (n, F, S, S, 3), (n, S, S, 3): validation."""
+        rng = np.random.default_rng(seed)
+        xs, ys = zip(*(self.sample(rng) for _ in range(n)))
+        return np.stack(xs), np.stack(ys)
+
+
+class PairSampler(_HeldSampler):
+    """A user's real (blurred, sharp) pairs held in memory, for ``batch`` / ``fixed``.
+
+    Each sample is one aligned random crop of a pair with the same flip and quarter turn on both;
+    no rescale and no brightness change, which would alter the pair's own blur and noise. Pairs
+    smaller than the crop are mirrored out to it.
+    """
+
+    def __init__(self, pairs: Sequence[tuple[np.ndarray, np.ndarray]], size: int,
+                 device: torch.device | str = "cpu") -> None:
+        if not pairs:
+            raise ValueError("PairSampler needs at least one pair")
+        self.size, self.device = int(size), torch.device(device)
+        self.pairs = [np.stack([b, s]) for b, s in pairs]  # (2, H, W, 3): one crop cuts both
+
+    def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """One (blurred uint8 (1, S, S, 3), sharp uint8 (S, S, 3)) pair."""
+        both = _aligned_crop(self.pairs[int(rng.integers(len(self.pairs)))], self.size, rng)
+        if rng.random() < 0.5:
+            both = both[:, :, ::-1]
+        both = np.rot90(both, int(rng.integers(4)), axes=(1, 2))
+        return np.ascontiguousarray(both[:1]), np.ascontiguousarray(both[1])
+
+
+class PhotoSampler(_HeldSampler):
+    """Sharp photos held in memory, blurred online by one ``deblur.degrade`` family (the evaluator's
+    own functions), for ``batch`` / ``fixed``.
+
+    As CameraSampler: a ``random_patch`` (rescaled, turned, mirrored) with a MARGIN that the
+    kernel's borders fall into, cut off after blurring. gaussian: sigma ~ U[sigma]; motion: three
+    exposures of a still along one camera path of U[motion_length] px each. The camera family has
+    its own CameraSampler (with ``sharp`` and ``psf``), which ``own_samplers`` uses for it.
+    """
+
+    def __init__(self, photos: Sequence[np.ndarray], size: int, family: str, device: torch.device | str = "cpu",
+                 sigma: tuple[float, float] = (0.0, 3.0), motion_length: tuple[float, float] = (2.0, 14.0)) -> None:
+        if not photos:
+            raise ValueError("PhotoSampler needs at least one photo")
+        if family not in FAMILIES:
+            raise ValueError(f"unknown blur family {family!r}; valid: {', '.join(FAMILIES)}")
+        self.size, self.family, self.device = int(size), family, torch.device(device)
+        self.sigma, self.motion_length = sigma, motion_length
+        self.photos = _fit_photos(photos, self.size + 2 * MARGIN)
+
+    def _options(self, rng: np.random.Generator) -> dict[str, Any]:
+        if self.family == "gaussian":
+            return {"sigma_range": self.sigma}
+        if self.family == "motion":
+            return {"length": float(rng.uniform(*self.motion_length))}
+        return {}
+
+    def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """One (degraded uint8 (F, S, S, 3), sharp uint8 (S, S, 3)) pair."""
+        img = self.photos[int(rng.integers(len(self.photos)))]
+        patch = random_patch(img, self.size + 2 * MARGIN, rng, SCALE_RANGE)
+        d = degrade(self.family, patch, rng, **self._options(rng))
+        m = MARGIN
+        return np.ascontiguousarray(d.frames[:, m:-m, m:-m]), np.ascontiguousarray(d.target[m:-m, m:-m])
+
+
+@dataclass(frozen=True)
+class OwnData:
+    """What ``own_samplers`` hands the trainer: a training sampler (``batch(n, rng)``), a
+    validation one (``fixed(n, seed)``), the card's data line and the weight file's data entry."""
+
+    train: Any
+    val: Any
+    note: str
+    meta: dict[str, Any]
+
+
+def own_samplers(cfg: TrainConfig, device: torch.device | str = "cpu") -> OwnData:
+    """The samplers of a ``pairs:DIR`` or ``photos:DIR`` --data: every tenth pair / photo (the
+    first, the eleventh, ...) held out for validation, the rest trained on. Images are decoded
+    once and held in memory (uint8), so no batch waits on a file."""
+    kind, location = own_data(cfg.data)
+    frames = FAMILIES[cfg.task].frames
+    if kind == "pairs" and frames != 1:
+        raise DeblurError(f"pairs:DIR holds single blurred frames; the {cfg.task} task takes {frames}: "
+                          "fine-tune a single-frame network (gaussian or camera)")
+    if kind == "photos" and getattr(ARCHITECTURES.get(cfg.model), "takes_prior", False):
+        raise DeblurError(f"{cfg.model} refines a prior made from the synthesis' camera path: train it on a "
+                          "corpus folder, not photos:DIR")
+    dataset = open_dataset(f"{kind}:{location}")
+    what = "pair" if kind == "pairs" else "photo"
+    if len(dataset) < 2:
+        raise DeblurError(f"{kind}:{location} holds {len(dataset)} {what}(s): at least 2 are needed, one of "
+                          "every ten is held out for validation")
+    items = list(dataset)
+    train_items = [it for i, it in enumerate(items) if i % 10]
+    val_items = items[::10]
+    crop = cfg.crop_size
+    held = ", ".join(it.name for it in val_items[:3]) + (", ..." if len(val_items) > 3 else "")
+    split = f"{len(train_items):,} trained on, every tenth ({len(val_items):,}: {held}) held out for validation"
+    if kind == "pairs":
+        note = (f"your pairs at `{location}` ({len(items):,} blurred / sharp pairs matched by name: {split}); "
+                f"{crop}x{crop} aligned random crops, flips and quarter turns")
+    else:
+        note = (f"your photos at `{location}` ({len(items):,} sharp photos: {split}), blurred here by the "
+                f"{cfg.task} family (deblur.degrade); {crop}x{crop} crops of each photo rescaled by "
+                f"{SCALE_RANGE[0]:g}-{SCALE_RANGE[1]:g}x")
+
+    def make(part: list, dev: torch.device | str, training: bool) -> _HeldSampler | CameraSampler:
+        if kind == "pairs":
+            return PairSampler([(it.blurred[0], it.sharp) for it in part], crop, dev)
+        photos = [it.sharp for it in part]
+        if cfg.task == "camera":  # the family's own sampler: --sharp and --psf reach training samples
+            return CameraSampler(photos, crop, dev, sharp=cfg.sharp if training else 0.0,
+                                 psf=cfg.psf if training else 0.0)
+        return PhotoSampler(photos, crop, cfg.task, dev, sigma=cfg.sigma, motion_length=cfg.motion_length)
+
+    meta = {kind: location, "count": len(items), "train": len(train_items), "validation": len(val_items)}
+    return OwnData(make(train_items, device, True), make(val_items, "cpu", False), note, meta)
 
 
 class Prefetcher:

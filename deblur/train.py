@@ -16,6 +16,13 @@ motion: their real blurred triples and sharp middle frames, aligned random crops
 splits are read; a tail of it is held out for validation, since the evaluator scores the other
 splits (CIFAR-10 test_batch, REDS val, GoPro test).
 
+Fine-tuning on your own data: ``--data pairs:DIR`` (your blurred / sharp pairs, DIR/blur/<name> and
+DIR/sharp/<name>, aligned random crops) or ``--data photos:DIR`` (your sharp photos, blurred here by
+the task's family), with ``--init`` a shipped weight file, whose architecture, preset and task the
+run takes unless --model / --preset / --task say otherwise. Every tenth pair or photo is held out
+for validation; ``--budget +N`` trains N samples on top of the --init file's count, and the card
+names the folder, its counts and the --init file.
+
 Synthesis is slower than a training step on 2 cores for motion, so samples are pre-rendered
 once into a git-ignored cache (``cache/``) and augmented on the fly (flips, 90-degree rotations,
 brightness, the +/-2 px neighbour shift). Checkpoints hold model, optimiser, scheduler, step
@@ -50,9 +57,9 @@ from .data import read_corpus
 from .errors import DeblurError
 from .models import ARCHITECTURES, TASK_FRAMES, build_model, model_config
 from .sampling import (DATA_HELP, CameraSampler, OnlineSampler, Prefetcher, cache_key, corpus_sources,  # noqa: F401
-                       render_cache, standard_data, standard_makers, augment, to_batch, CifarMaker, PairMaker,
-                       _is_main)
-from .weights import STORE_DTYPES, load_weights
+                       own_data, own_samplers, render_cache, standard_data, standard_makers, augment, to_batch,
+                       CifarMaker, PairMaker, _is_main)
+from .weights import STORE_DTYPES, load_weights, read_metadata
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -78,6 +85,8 @@ class TrainConfig:
     budget: int = 0                # stop after this many training samples in all (0 = no limit); with
                                    # --schedule cosine the decay runs over samples, not minutes, so two
                                    # networks given one budget see the same data however busy the CPU
+    budget_more: bool = False      # --budget +N: N samples on top of the count this stage starts from
+                                   # (an --init file's log), not N in all
     threads: int = 0
     bf16: bool = False             # bf16 autocast: only pays on CPUs with AMX / avx512_bf16
     channels_last: bool = True
@@ -265,9 +274,13 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     if standard and cfg.online:
         raise DeblurError("--online holds all its sources on the training device: it takes an offline corpus "
                           f"folder, not {cfg.data} (drop --online to pre-render a sample cache)")
-    data_note = None  # the card's data line, for a standard dataset
+    data_note = data_meta = None  # the card's data line (a standard dataset, your own), the file's data entry
     sampler = None
-    if task == "camera":
+    if own_data(cfg.data):
+        own = own_samplers(cfg, device)
+        sampler, data_note, data_meta = Prefetcher(own.train), own.note, own.meta
+        x_val, y_val = own.val.fixed(cfg.val_samples, 10_000 + cfg.seed)
+    elif task == "camera":
         if standard:
             raise DeblurError("the camera task trains on an offline corpus folder (its photos are degraded "
                               f"here), not {cfg.data}")
@@ -277,7 +290,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         x_val, y_val = CameraSampler(val_photos, crop).fixed(cfg.val_samples, 10_000 + cfg.seed)
     elif standard:
         maker, val_maker, data_note = standard_makers(cfg)
-    elif task != "camera":
+    else:
         photos, videos = corpus_sources(cfg.data)
         val_photos = photos[::10]  # every tenth photo is validation only
         train_photos = [p for p in photos if p not in val_photos]
@@ -286,10 +299,10 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
             # the one corpus sampler (torch), run on the CPU to pre-render the cache
             maker = OnlineSampler(cfg, train_photos, train_videos, torch.device("cpu"))
             val_maker = OnlineSampler(cfg, val_photos, val_videos, torch.device("cpu"))
-    if cfg.online and task != "camera":
+    if sampler is None and cfg.online:
         sampler = OnlineSampler(cfg, train_photos, train_videos, device)
         x_val, y_val = OnlineSampler(cfg, val_photos, val_videos, device).fixed(cfg.val_samples, 10_000 + cfg.seed)
-    elif task != "camera":
+    elif sampler is None:
         cache = Path("cache")
         if not _is_main():
             dist.barrier()  # rank 0 renders the caches; the others then read them
@@ -375,6 +388,10 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         stage_start = start_epoch
         stage_samples = samples
         prior_seconds = float(last["seconds"])
+    budget = cfg.budget + stage_samples if cfg.budget_more and cfg.budget else cfg.budget
+    if budget and budget <= stage_samples:
+        raise DeblurError(f"--budget {cfg.budget} is spent before this stage starts: it counts every stage's samples, "
+                          f"and {stage_samples:,} are behind it (the --init file's log); --budget +N trains N more")
     if _is_main():
         run_dir.mkdir(parents=True, exist_ok=True)
         if inherit:
@@ -394,8 +411,8 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         for _ in bar:
             if cfg.schedule == "cosine":
                 for g in opt.param_groups:
-                    g["lr"] = cosine_lr(cfg, (samples - stage_samples) / max(1, cfg.budget - stage_samples)
-                                        if cfg.budget else (resumed_seconds + time.time() - t0) / (60.0 * cfg.minutes))
+                    g["lr"] = cosine_lr(cfg, (samples - stage_samples) / max(1, budget - stage_samples)
+                                        if budget else (resumed_seconds + time.time() - t0) / (60.0 * cfg.minutes))
             if sampler is not None:
                 xb, yb = sampler.batch(cfg.batch_size, rng)
             else:
@@ -414,7 +431,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
             samples += cfg.batch_size * world
             losses.append(loss.item())
             bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}", lr=f"{opt.param_groups[0]['lr']:.1e}")
-            if cfg.budget and samples >= cfg.budget:
+            if budget and samples >= budget:
                 budget_spent = True
                 break
             if cfg.minutes and resumed_seconds + time.time() - t0 > cfg.minutes * 60:
@@ -438,9 +455,12 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
             break
     result = {"step": step, "samples": samples, "val": val, "val_input": val_input, "val_prior": val_prior, "val_start": val_start,
               "seconds": prior_seconds + time.time() - t0, "stage_seconds": time.time() - t0,
-              "finished": not stopped_early, "data_note": data_note}
+              "finished": not stopped_early, "data_note": data_note, "data_meta": data_meta, "budget": budget}
     if _is_main() and cfg.ship:
         ship(cfg, model, result, world, log_path)
+    elif _is_main():
+        print(f"no weight file written (checkpoint {ckpt_path}); --ship writes {Path(cfg.out) / cfg.run_name}"
+              ".safetensors with its card", flush=True)
     if dist.is_initialized():
         dist.barrier()
         dist.destroy_process_group()
@@ -477,12 +497,19 @@ def _logged_seconds(log_path: Path) -> float:
 def parse_args(argv: list[str] | None = None) -> TrainConfig:
     p = argparse.ArgumentParser(prog="python -m deblur.train", description=__doc__.split("\n\n")[0])
     defaults = TrainConfig()
-    p.add_argument("--model", default=defaults.model, choices=list(ARCHITECTURES))
-    p.add_argument("--preset", default=defaults.preset, choices=["lite", "paper"])
-    p.add_argument("--task", "--blur", dest="task", default=defaults.task, choices=list(TASK_FRAMES))
+    # --model / --preset / --task default to what an --init file was trained as, else to TrainConfig's
+    p.add_argument("--model", default=None, choices=list(ARCHITECTURES),
+                   help=f"architecture (default: the --init file's, else {defaults.model})")
+    p.add_argument("--preset", default=None, choices=["lite", "paper"],
+                   help=f"(default: the --init file's, else {defaults.preset})")
+    p.add_argument("--task", "--blur", dest="task", default=None, choices=list(TASK_FRAMES),
+                   help=f"(default: the --init file's, else {defaults.task})")
     p.add_argument("--data", default=defaults.data, help=DATA_HELP + " (a corpus: python -m deblur.data build)")
+    p.add_argument("--budget", default="0", metavar="N|+N",
+                   help="stop after N training samples in all stages (0: no limit), or +N: N more than the "
+                        "--init file's log holds")
     for f in dataclasses.fields(TrainConfig):
-        if f.name in {"model", "preset", "task", "data", "motion_length", "sigma"}:
+        if f.name in {"model", "preset", "task", "data", "motion_length", "sigma", "budget", "budget_more"}:
             continue
         flag = "--" + f.name.replace("_", "-")
         if f.type in ("bool", bool):
@@ -495,6 +522,18 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     p.add_argument("--sigma", type=float, nargs=2, default=defaults.sigma, metavar=("LO", "HI"),
                    help="Gaussian sigma ~ U[LO, HI] (the paper's: 0 3)")
     a = p.parse_args(argv)
+    budget = a.budget.strip()
+    a.budget_more = budget.startswith("+")
+    try:
+        a.budget = int(budget.removeprefix("+").replace(",", "").replace("_", ""))
+    except ValueError:
+        p.error(f"--budget takes N or +N samples, not {a.budget!r}")
+    if a.budget < 0:
+        p.error(f"--budget must be 0 or more, not {a.budget}")
+    trained_as = _trained_as(a.init) if a.init else {}
+    for name in ("model", "preset", "task"):
+        if getattr(a, name) is None:
+            setattr(a, name, trained_as.get(name) or getattr(defaults, name))
     if a.schedule not in ("plateau", "cosine"):
         p.error(f"--schedule must be plateau or cosine, not {a.schedule!r}")
     if a.store not in STORE_DTYPES:
@@ -507,6 +546,20 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     if not 0 <= kwargs["sigma"][0] <= kwargs["sigma"][1]:
         p.error(f"--sigma needs 0 <= LO <= HI, got {kwargs['sigma'][0]:g} {kwargs['sigma'][1]:g}")
     return TrainConfig(**kwargs)
+
+
+def _trained_as(init: str) -> dict[str, str]:
+    """The architecture, preset and task an --init weight file records (what it is missing is left out);
+    an unreadable file is left to train() to report."""
+    try:
+        meta = read_metadata(init)
+    except DeblurError:
+        return {}
+    config = meta.get("config")
+    found = {"model": config.get("arch") if isinstance(config, dict) else None, "preset": meta.get("preset"),
+             "task": meta.get("task")}
+    known = {"model": ARCHITECTURES, "preset": ("lite", "paper"), "task": TASK_FRAMES}
+    return {k: v for k, v in found.items() if isinstance(v, str) and v in known[k]}
 
 
 def main(argv: list[str] | None = None) -> int:
