@@ -58,12 +58,16 @@ class Items:
         return iter(self.items)
 
 
-def open_items(spec: str, protocol: str, blur: str, limit: int | None = None) -> Items:
+def open_items(spec: str, protocol: str, blur: str, limit: int | None = None,
+               shard: tuple[int, int] = (0, 1)) -> Items:
     """Open a dataset spec (deblur.data.open_dataset) for a protocol; DatasetError if unusable.
 
     `limit` keeps N items evenly spaced over the set (deblur.data.Dataset.limit), so a limited
-    video or REDS run still covers every clip. The first item is read here, so an empty dataset
-    or an unreadable first image fails before the caller writes anything.
+    video or REDS run still covers every clip. `shard` = (rank, world size) keeps the rank's
+    share of those, every world-size-th from the rank-th (item i of the share is item
+    rank + i * size of the whole; eval.spread). The first item is read here, so an empty dataset
+    or an unreadable first image fails before the caller writes anything; a share is empty when
+    there are more ranks than items.
     """
     from deblur.data import Dataset, open_dataset
 
@@ -82,6 +86,11 @@ def open_items(spec: str, protocol: str, blur: str, limit: int | None = None) ->
         ds = Dataset(f"{ds.name} (cifar-like crops)", ds.kind, crops, lambda item: item,
                      has_real_blur=False, is_sequence=False)
     ds = ds.limit(limit)
+    rank, size = shard
+    if size > 1 and len(ds):
+        ds = ds[rank::size]  # a lazy subset (Dataset slicing): nothing of the other shares is decoded
+        if not len(ds):
+            return Items(spec, [], 0, bool(ds.has_real_blur), bool(getattr(ds, "has_kernels", False)))
     length = len(ds)
     it = iter(ds)
     first = next(it, None)

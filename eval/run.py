@@ -18,7 +18,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from eval import provenance
+from deblur import distributed
+
+from eval import provenance, spread
 from eval.config import CALIBRATION, RunConfig
 from eval.inputs import (Items, Restorer, Sample, dataset_kind, degrade, load_restorers, open_items,
                          resolve_models)
@@ -203,9 +205,10 @@ def _unreadable(exc: Exception) -> bool:
     return isinstance(exc, ImageError) or isinstance(exc.__cause__, ImageError)
 
 
-def open_skipping_unreadable(cfg: RunConfig, skipped: list[str]) -> Items:
+def open_skipping_unreadable(cfg: RunConfig, skipped: list[str], shard: tuple[int, int] = (0, 1)) -> Items:
     """Like eval.inputs.open_items for a photos:DIR or pairs:DIR dataset, but an unreadable file
     is noted on stderr, appended to `skipped` and left out; the run goes on with the others.
+    `shard` = (rank, world size): the rank's share of the items, as open_items takes it.
 
     Yields None in place of a skipped item, so the caller can keep its progress count. The
     first readable item is read here, so a folder with none fails (DatasetError) before anything
@@ -216,6 +219,11 @@ def open_skipping_unreadable(cfg: RunConfig, skipped: list[str]) -> Items:
     from tqdm.auto import tqdm
 
     ds = open_dataset(cfg.dataset).limit(cfg.limit)
+    rank, size = shard
+    if size > 1:
+        if len(ds) and not len(ds[rank::size]):  # more ranks than images: nothing for this one
+            return Items(cfg.dataset, [], 0, bool(ds.has_real_blur), bool(getattr(ds, "has_kernels", False)))
+        ds = ds[rank::size]
 
     def items() -> Iterator[Any]:
         for i in range(len(ds)):
@@ -235,47 +243,80 @@ def open_skipping_unreadable(cfg: RunConfig, skipped: list[str]) -> Items:
             break
         lead.append(None)
     else:
+        if size > 1:  # this share is unreadable; the others may not be (rank 0's merge sees them all)
+            return Items(cfg.dataset, lead, len(ds), bool(ds.has_real_blur), bool(getattr(ds, "has_kernels", False)))
         raise DatasetError(f"dataset {cfg.dataset!r} has no readable images ({len(skipped)} skipped)")
     return Items(cfg.dataset, itertools.chain(lead, [first], it), len(ds), bool(ds.has_real_blur),
                  bool(getattr(ds, "has_kernels", False)))
 
 
 def run(cfg: RunConfig, argv: list[str] | None = None) -> int:
-    """The leaderboard run; DeblurError for any bad input, raised before anything is written."""
+    """The leaderboard run; DeblurError for any bad input, raised before anything is written.
+
+    Started by torchrun (WORLD_SIZE > 1), every rank scores its share of the images into its own
+    part file and rank 0 merges them into per_image.csv and writes the leaderboard (eval.spread):
+    the same files one process writes, only the timings differ.
+    """
+    with distributed.process_group():
+        return _run(cfg, argv, *distributed.world())
+
+
+def _run(cfg: RunConfig, argv: list[str] | None, rank: int, world: int) -> int:
     from tqdm.auto import tqdm
 
-    from deblur.errors import DatasetError
+    from deblur.errors import DatasetError, DeblurError
 
     # 1. Validate everything first: models (names, blur type, weights), dataset, output dir.
     skipped: list[str] = []
     if dataset_kind(cfg.dataset) in SKIPPING_KINDS and cfg.protocol == "full":
-        ds = open_skipping_unreadable(cfg, skipped)
+        ds = open_skipping_unreadable(cfg, skipped, (rank, world))
     else:
-        ds = open_items(cfg.dataset, cfg.protocol, cfg.blur, cfg.limit)
+        ds = open_items(cfg.dataset, cfg.protocol, cfg.blur, cfg.limit, shard=(rank, world))
     names, notes = resolve_models(",".join(cfg.models), cfg.blur, ds.kernel_unknown)
     restorers = load_restorers(names, cfg.blur, tile=cfg.tile, bf16=cfg.bf16)
     out = Path(cfg.out)
-    old = open_run_dir(out, RUN_JSON, PER_IMAGE, cfg.identity(), models_meta(restorers))
     log = RowLog(out / PER_IMAGE, PER_IMAGE_COLUMNS, key=("model", "image"))
-    log.check()
+    # Rank 0 alone checks the output folder; every rank learns the outcome, so a refused folder
+    # stops them all with the same sentence (without torchrun: rank 0 of 1, nothing to tell).
+    problem: DeblurError | None = None
+    if rank == 0:
+        try:
+            old = open_run_dir(out, RUN_JSON, PER_IMAGE, cfg.identity(), models_meta(restorers))
+            log.check()
+        except DeblurError as exc:
+            problem = exc
+    why = distributed.broadcast(None if problem is None else str(problem))
+    if problem is not None:
+        raise problem
+    if why is not None:
+        raise DeblurError(why)
 
     # 2. Identity and provenance go to disk before the first row.
-    out.mkdir(parents=True, exist_ok=True)
-    meta = run_json(cfg, restorers, old, argv, ds.real_blur)
-    write_json(out / RUN_JSON, meta)
-    for line in notes:
-        print(line)
-    if log.repair():
-        print(f"cut a torn last line from {log.path}")
-    done = log.done()
-    if done:
-        print(f"resuming: {len(done)} rows already in {log.path}")
+    done: set[tuple[str, ...]] = set()
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        meta = run_json(cfg, restorers, old, argv, ds.real_blur)
+        if world > 1:
+            meta["sessions"][-1]["world_size"] = world
+        write_json(out / RUN_JSON, meta)
+        for line in notes:
+            print(line)
+        if log.repair():
+            print(f"cut a torn last line from {log.path}")
+        done = log.done()
+        if done:
+            print(f"resuming: {len(done)} rows already in {log.path}")
+    writer = log
+    if world > 1:  # this rank's rows go to its part file; rank 0 merges them at the end
+        writer = spread.part_log(out, rank, world, PER_IMAGE_COLUMNS, log.key)
+        done = distributed.broadcast(done) | writer.done()
 
     # 3. Score. One blurred sample per image, shared by every restorer.
     total = ds.length * len(restorers) if ds.length is not None else None
     seen: set[str] = set()
-    with log, tqdm(total=total, unit="run", desc="eval", disable=None if cfg.progress else True) as bar:
-        for item in ds:
+    show = cfg.progress and rank == 0
+    with writer, tqdm(total=total, unit="run", desc="eval", disable=None if show else True) as bar:
+        for i, item in enumerate(ds):
             if item is None:  # an unreadable file, already noted
                 bar.update(len(restorers))
                 continue
@@ -297,11 +338,22 @@ def run(cfg: RunConfig, argv: list[str] | None = None) -> int:
                 restored, scores = restore_and_score(r, sample)
                 row = {"model": r.name, "dataset": cfg.dataset, "protocol": cfg.protocol, "blur": cfg.blur,
                        "image": sample.name, "height": h, "width": w, "frames_in": frames_seen(r, sample),
-                       "ssim_variant": SSIM_TAG, **sample.params, **scores}
-                log.write(row)
+                       "ssim_variant": SSIM_TAG, **sample.params, **scores,
+                       spread.INDEX: rank + i * world}  # the item's place in the whole dataset (parts only)
+                writer.write(row)
                 if cfg.save_images:
                     save_image(out, r.name, sample.name, restored)
                 bar.update(1)
+
+    if world > 1:
+        gathered = distributed.gather((spread.read_rows(writer.path), skipped))
+        if rank == 0:
+            spread.merge(log, [rows for rows, _ in gathered])
+            skipped = [why for _, part in gathered for why in part]
+        distributed.barrier()  # merged: every rank may drop its part
+        writer.path.unlink(missing_ok=True)
+        if rank > 0:
+            return 0
 
     # 4. Leaderboard = group-by of everything in per_image.csv.
     lb = write_leaderboard(out, meta["models"])
