@@ -15,7 +15,10 @@
   Blur has no preferred orientation here (Gaussian is isotropic, camera paths are random), so
   every view is as valid an input; the mean is 8x the work and usually a little sharper;
 - grey in, grey out: when every input frame has R = G = B, the output's three channels are
-  replaced by their mean, so a black-and-white photo gets no colour fringes.
+  replaced by their mean, so a black-and-white photo gets no colour fringes;
+- backend: the network runs in torch (default) or in ONNX Runtime (`backend="onnxruntime"`,
+  deblur.onnx_backend: exported once to a cached file, ~1.5x faster on a CPU); everything above
+  is the same code for both, only the call of the network on one tile differs.
 
 Tiling is exact up to float noise when the overlap covers the model's receptive field:
 a tile never reaches outside the padded image (border tiles start at the border, so they see
@@ -32,6 +35,7 @@ autocast measured about 4x slower than fp32, while channels_last fp32 convolutio
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
 from pathlib import Path
@@ -40,6 +44,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from deblur import onnx_backend
 from deblur.errors import DeblurError, ImageError
 from deblur.registry import ENSEMBLE_SUFFIX  # noqa: F401  (re-exported: the name suffix of a self-ensemble)
 
@@ -52,6 +57,9 @@ AUTO_WHOLE_PIXELS = 1_500_000  # ~1.1 GB peak for the lite networks; a 720p fram
 RAMP = 16  # pixels of cosine cross-fade between neighbouring tiles
 # The dihedral group D4: (quarter turns, mirror first). View i of an (.., H, W, ..) array.
 DIHEDRAL = [(k, flip) for flip in (False, True) for k in range(4)]
+# Where the network itself runs; "auto" = ONNX Runtime when it is installed and the network can run
+# there (not a kernel-aware one, not under bf16), else torch.
+BACKENDS = ("torch", "onnxruntime")
 
 
 class Deblurrer:
@@ -81,6 +89,11 @@ class Deblurrer:
         use_kernel: for a kernel-aware model (``model.takes_sigma``, deblur/kernel_aware.py):
             tell it the sigma of the true kernel passed to each call (the "given the true
             sigma" oracle; `.needs_kernel` is then True) instead of its own estimate.
+        backend: "torch", "onnxruntime" (deblur.onnx_backend: the network is exported to a
+            cached ONNX file on first use and run by an ONNX Runtime CPU session with `threads`
+            threads, default torch's count) or "auto" (ONNX Runtime when it is installed and can
+            run this network, else torch); `.backend` holds the one used. A kernel-aware network
+            and bf16 run in torch only: asking for "onnxruntime" there is a DeblurError.
 
     A kernel-aware model needs one blur sigma per image: it is estimated once, on the whole
     image (``model.estimate_sigma``), or read from the true kernel, and the same value goes to
@@ -104,6 +117,7 @@ class Deblurrer:
         ensemble: bool = False,
         use_kernel: bool = False,
         psf: bool = False,
+        backend: str = "torch",
     ) -> None:
         for attr in ("frames", "multiple", "halo"):
             if not hasattr(model, attr):
@@ -146,6 +160,9 @@ class Deblurrer:
         if self.psf and self.frames != 1:
             raise DeblurError(f"{self.name} takes {self.frames} frames: deconvolving a large blur first is for "
                               "single-frame networks")
+        self.backend = self._choose_backend(model, backend)
+        self._ort: onnx_backend.OrtNetwork | None = None  # the session, made on first use
+        self._ort_lock = threading.Lock()
         model.eval()
         if self.channels_last:
             model.to(memory_format=torch.channels_last)
@@ -155,8 +172,31 @@ class Deblurrer:
         return (
             f"Deblurrer({self.name!r}, frames={self.frames}, tile={self.tile}, "
             f"overlap={self.overlap}, bf16={self.bf16}, channels_last={self.channels_last}, "
-            f"ensemble={self.ensemble}, psf={self.psf})"
+            f"ensemble={self.ensemble}, psf={self.psf}, backend={self.backend!r})"
         )
+
+    def _choose_backend(self, model: nn.Module, backend: str) -> str:
+        if backend == "auto":
+            ok = onnx_backend.available() and onnx_backend.unsupported(model) is None and not self.bf16
+            return "onnxruntime" if ok else "torch"
+        if backend not in BACKENDS:
+            raise DeblurError(f"backend must be one of {', '.join(BACKENDS)} or auto, not {backend!r}")
+        if backend == "onnxruntime":
+            why = onnx_backend.unsupported(model)
+            if why is not None:
+                raise DeblurError(f"{self.name} cannot run in ONNX Runtime: {why}; use the torch backend")
+            if self.bf16:
+                raise DeblurError("bf16 autocast is a torch option; ONNX Runtime runs the exported float32 "
+                                  "network: drop bf16 or use the torch backend")
+            onnx_backend.require()  # missing: say how to install it now, not at the first image
+        return backend
+
+    def _session(self) -> onnx_backend.OrtNetwork:
+        """The ONNX Runtime session, exported (or read from the cache) on first use."""
+        with self._ort_lock:
+            if self._ort is None:
+                self._ort = onnx_backend.OrtNetwork(onnx_backend.cached_export(self.model), self.threads)
+            return self._ort
 
     # ------------------------------------------------------------------ public API
 
@@ -353,6 +393,10 @@ class Deblurrer:
     def _forward(self, tile: np.ndarray, sigma: torch.Tensor | None = None) -> np.ndarray:
         """uint8 (F, h, w, 3) -> float32 (h, w, 3) network output."""
         f, h, w, _ = tile.shape
+        if self.backend == "onnxruntime":
+            # The same input as below: frame-major channels, float32 divided by 255.
+            x = tile.transpose(0, 3, 1, 2).reshape(1, f * 3, h, w).astype(np.float32) / np.float32(255.0)
+            return self._session()(x)[0].transpose(1, 2, 0)
         param = next(self.model.parameters(), None)
         device = param.device if param is not None else torch.device("cpu")
         x = torch.from_numpy(np.ascontiguousarray(tile)).to(device)

@@ -3,7 +3,7 @@
     python -m eval [--dataset SPEC] [--blur gaussian|motion] [--models all|NAME[,NAME...]] [--out DIR]
                    [--seed N] [--limit N] [--save-images] [--protocol full|cifar] [--single-frame]
     python -m eval sweep --dataset SPEC --blur gaussian|motion --models ... --out DIR
-    python -m eval speed --models ... --size HxW --out DIR
+    python -m eval speed --models ... --size HxW --out DIR [--backend torch,onnxruntime]
     python -m eval readme [--write README.md]
 
 Exit codes: 0 done, 2 bad input (one line on stderr, nothing written), 130 interrupted (the rows
@@ -109,6 +109,9 @@ def speed_parser() -> argparse.ArgumentParser:
     p.add_argument("--tile", type=_tile, default=None, metavar="PX",
                    help="network tile size (default: the inference object's; none = whole image at once)")
     p.add_argument("--bf16", action="store_true", help="run networks under bf16 autocast")
+    p.add_argument("--backend", default="torch", metavar="torch|onnxruntime[,...]",
+                   help="where networks run; a comma-separated list times each network on each (backend column), "
+                        "e.g. torch,onnxruntime (default torch)")
     p.add_argument("--peak-size", type=_positive_int, default=2048, metavar="N",
                    help="matrix side for the attainable-peak matmuls (default 2048)")
     return p

@@ -12,6 +12,11 @@ Three-frame models get three real exposures of that photo (an 8 px motion triple
 protocol's), not one frame repeated: a method that fits the camera path (multiframe_wiener, the
 multiframe_atrous networks) finds no motion in a repeated still and would time as instant.
 
+``--backend torch,onnxruntime`` times every network once per backend in the same run (the
+``backend`` column; baselines run once, backend "-"): ONNX Runtime runs the exported graph of the
+very same network (deblur.onnx_backend) inside the same inference object, so the ratio of two rows
+is the backend's speed-up. Each backend gets the same warm-up; the export itself is not timed.
+
 MACs are counted by torch.utils.flop_counter.FlopCounterMode (convolutions, transposed
 convolutions, matrix products; 1 MAC = 2 FLOPs) on a small input and scaled by area: the network's
 own work at the nominal frame size, without the extra work of tile overlaps (which is why
@@ -41,7 +46,7 @@ from eval.rowlog import write_json
 SPEED_CSV = "speed.csv"
 SPEED_JSON = "speed.json"
 SPEED_COLUMNS = [
-    "model", "kind", "weights", "dtype", "height", "width", "frames", "tile", "params",
+    "model", "kind", "weights", "dtype", "backend", "height", "width", "frames", "tile", "params",
     "seconds", "mp_per_s", "peak_mem_mb", "gmacs_per_frame", "gmacs_per_mp", "achieved_gmac_s",
     "peak_gmac_s", "efficiency", "x_richardson_lucy",
 ]
@@ -151,11 +156,26 @@ def resolve_speed_models(request: str) -> list[str]:
     return names
 
 
-def load_speed_model(name: str, tile: int | None, bf16: bool) -> tuple[Any, str, str]:
+def parse_backends(text: str) -> list[str]:
+    """--backend: a comma-separated list of deblur.inference.BACKENDS, each once, in the order given."""
+    from deblur.inference import BACKENDS
+
+    out: list[str] = []
+    for token in (t.strip() for t in text.split(",")):
+        if token not in BACKENDS:
+            raise DeblurError(f"--backend takes {' / '.join(BACKENDS)} or a comma-separated list of them, "
+                              f"not {token!r}")
+        if token not in out:
+            out.append(token)
+    return out
+
+
+def load_speed_model(name: str, tile: int | None, bf16: bool, backend: str = "torch") -> tuple[Any, str, str]:
     """(restorer, kind, weights) for a shipped network, a baseline or ARCH@PRESET[-TASK].
 
     ARCH@PRESET[-TASK] builds an untrained network (deblur.models.build_model) in the same
-    inference object: its speed is that of the trained one, its output meaningless.
+    inference object: its speed is that of the trained one, its output meaningless. ``backend``
+    is the inference object's (baselines have none).
     """
     from deblur import registry
     from deblur.baselines import BASELINES
@@ -176,8 +196,9 @@ def load_speed_model(name: str, tile: int | None, bf16: bool) -> tuple[Any, str,
             model = build_model(arch, preset, task)
         except ValueError as exc:
             raise DeblurError(f"cannot build {name!r}: {exc}") from None
-        return Deblurrer(model, name=name, **network_options(tile, bf16)), "network", "untrained (timing only)"
-    return registry.load(name, **network_options(tile, bf16)), "network", "trained"
+        return (Deblurrer(model, name=name, backend=backend, **network_options(tile, bf16)), "network",
+                "untrained (timing only)")
+    return registry.load(name, backend=backend, **network_options(tile, bf16)), "network", "trained"
 
 
 def speed_photo(h: int, w: int) -> np.ndarray:
@@ -218,15 +239,41 @@ def time_one(fn: Any, frames: np.ndarray, kernel: np.ndarray, repeats: int) -> t
     return statistics.median(times), peak
 
 
+def backend_ratios(df: pd.DataFrame) -> list[str]:
+    """One line per network timed on torch and on another backend: how many times faster that one ran."""
+    lines = []
+    for name, rows in df[df["backend"] != "-"].groupby("model", sort=False):
+        times = dict(zip(rows["backend"], rows["seconds"]))
+        for other, sec in times.items():
+            if other != "torch" and "torch" in times:
+                lines.append(f"{name}: {other} {times['torch'] / sec:.2f}x as fast as torch "
+                             f"({sec:.3g} s against {times['torch']:.3g} s per frame)")
+    return lines
+
+
 def speed(args: argparse.Namespace, argv: list[str] | None = None) -> int:
     import torch
+
+    from deblur.baselines import BASELINES
 
     h, w = parse_size(args.size)
     out = Path(args.out or Path("runs") / f"speed-{h}x{w}")
     if out.exists() and not out.is_dir():
         raise DeblurError(f"--out {out} is a file, not a directory")
     names = resolve_speed_models(args.models)
-    loaded = [(n, *load_speed_model(n, args.tile, args.bf16)) for n in names]  # all errors first
+    backends = parse_backends(getattr(args, "backend", "torch"))
+    loaded = []  # (name, backend, restorer, kind, weights); all errors come before any timing
+    for n in names:
+        for i, b in enumerate([backends[0]] if n in BASELINES else backends):
+            try:
+                fn, kind, weights = load_speed_model(n, args.tile, args.bf16, b)
+            except DeblurError as exc:
+                if i == 0:
+                    raise
+                # A network that runs in torch only (kernel-aware) is timed there and skipped here.
+                print(f"note: {n} is not timed on {b}: {' '.join(str(exc).split())}", flush=True)
+                continue
+            loaded.append((n, b if kind == "network" else "-", fn, kind, weights))
     frame, kernel = speed_frame(h, w)
 
     load = os.getloadavg()[0]
@@ -238,8 +285,8 @@ def speed(args: argparse.Namespace, argv: list[str] | None = None) -> int:
     peak_gflops = {"fp32": matmul_peak(args.peak_size, torch.float32),
                    "bf16": matmul_peak(args.peak_size, torch.bfloat16)}
     rows = []
-    triplet = speed_triplet(h, w) if any(int(getattr(fn, "frames", 1)) == 3 for _, fn, _, _ in loaded) else None
-    for name, fn, kind, weights in loaded:
+    triplet = speed_triplet(h, w) if any(int(getattr(fn, "frames", 1)) == 3 for _, _, fn, _, _ in loaded) else None
+    for name, backend, fn, kind, weights in loaded:
         module = getattr(fn, "model", None)
         frames_n = int(getattr(fn, "frames", 1))
         frames = triplet if frames_n == 3 else np.repeat(frame[None], frames_n, axis=0)
@@ -248,7 +295,7 @@ def speed(args: argparse.Namespace, argv: list[str] | None = None) -> int:
             tile = getattr(fn, "tile", None)
             th, tw = min(h, tile or h), min(w, tile or w)
             fn(frames[:, :th, :tw], kernel=kernel)
-        print(f"timing {name} ...", flush=True)
+        print(f"timing {name}" + (f" ({backend})" if backend != "-" else "") + " ...", flush=True)
         seconds, mem = time_one(fn, frames, kernel, args.repeats)
         macs = count_macs(module, frames_n, h, w) if module is not None else float("nan")
         params = sum(p.numel() for p in module.parameters()) if module is not None else 0
@@ -256,6 +303,7 @@ def speed(args: argparse.Namespace, argv: list[str] | None = None) -> int:
         peak = peak_gflops[dtype] / 2.0
         rows.append({
             "model": name, "kind": kind, "weights": weights, "dtype": dtype if module is not None else "float64/numpy",
+            "backend": backend,
             "height": h, "width": w, "frames": frames_n, "tile": (fn.tile if fn.tiles(h, w) else "none") if module is not None else None,
             "params": params, "seconds": seconds, "mp_per_s": h * w / 1e6 / seconds, "peak_mem_mb": mem,
             "gmacs_per_frame": macs / 1e9, "gmacs_per_mp": macs / 1e9 / (h * w / 1e6),
@@ -270,6 +318,7 @@ def speed(args: argparse.Namespace, argv: list[str] | None = None) -> int:
     df.to_csv(out / SPEED_CSV, index=False, float_format="%.6g")
     meta = {
         "load_average_at_start": round(load, 2), "size": [h, w], "repeats": args.repeats, "tile": args.tile, "bf16": args.bf16,
+        "backends": backends,
         "frame": f"first builtin image resized to {h}x{w} (Pillow LANCZOS), Gaussian sigma {SPEED_SIGMA}; "
                  f"three-frame models: a {SPEED_MOTION:g} px motion triplet of it (deblur.degrade.motion, seed 0)",
         "peak_gflop_s": peak_gflops, "peak_matmul_size": args.peak_size,
@@ -281,8 +330,10 @@ def speed(args: argparse.Namespace, argv: list[str] | None = None) -> int:
     write_json(out / SPEED_JSON, meta)
     print(f"attainable: fp32 {peak_gflops['fp32']:.1f} GFLOP/s, bf16 {peak_gflops['bf16']:.1f} GFLOP/s "
           f"({json.dumps(provenance.cpu_model())}, {provenance.machine()['cores']} cores)")
-    show = df[["model", "dtype", "seconds", "mp_per_s", "peak_mem_mb", "gmacs_per_frame",
+    show = df[["model", "backend", "dtype", "seconds", "mp_per_s", "peak_mem_mb", "gmacs_per_frame",
                "achieved_gmac_s", "efficiency", "x_richardson_lucy"]]
     print(show.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+    for line in backend_ratios(df):
+        print(line)
     print(f"wrote {out / SPEED_CSV}, {out / SPEED_JSON}")
     return 0
