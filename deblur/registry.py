@@ -14,9 +14,9 @@ this module, which models exist. A name is one of
 - a single-frame network's name followed by ``+psf`` (before any ``+x8``): the photo is first
   searched for a large defocus disc or straight motion (``deblur.psf``) and, where one is found,
   deconvolved before the network sees it;
-- a learned non-blind restorer of ``KERNEL_RESTORERS`` (``pnp``, ``pnp_linear``): plug-and-play
-  deconvolution (``deblur.pnp``) with a trained prior of ``weights/priors/`` -- handed the true
-  kernel, like ``wiener``.
+- a restorer of ``PRIOR_RESTORERS`` built around a trained prior of ``weights/priors/``
+  (``deblur.pnp``): ``pnp`` / ``pnp_linear``, plug-and-play deconvolution handed the true kernel
+  (like ``wiener``); ``multiframe_pnp``, blind, three frames.
 
 Adding a model family is one entry in ``deblur.models.ARCHITECTURES`` (plus a manifest row for
 shipped weights); adding a baseline is one entry in ``BASELINES``. Every error is one sentence
@@ -26,6 +26,7 @@ that lists the valid names.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,14 +34,29 @@ from typing import Any
 from deblur.baselines import BASELINES
 from deblur.errors import DeblurError, UnknownModelError, WeightsError
 from deblur.models import ARCH_TASKS, ARCHITECTURES, PRIOR_ARCHITECTURES, TASK_FRAMES
-from deblur.pnp import PnPDeconvolution
+from deblur.pnp import MultiFramePnP, PnPDeconvolution
 from deblur.weights import MANIFEST, read_manifest
 
 PRIORS = "priors"  # subfolder of the weights folder: networks restorers use (own manifest.json)
-# Learned restorers handed the true kernel: name -> (prior in weights/priors/, options of deblur.pnp).
-KERNEL_RESTORERS: dict[str, tuple[str, dict[str, Any]]] = {
-    "pnp": ("denoiser_unet", {"light": "srgb"}),          # data term on sRGB values (synthetic boards)
-    "pnp_linear": ("denoiser_unet", {"light": "linear"}),  # data term in linear light (a camera's blur)
+
+
+@dataclass(frozen=True)
+class PriorRestorer:
+    """A restorer built around a trained prior of weights/priors/ (deblur.pnp): one record."""
+
+    prior: str                                # the prior's name in weights/priors/manifest.json
+    build: Callable[[Any, str], Any]          # (prior model, name) -> restorer(frames_u8, kernel)
+    needs_kernel: bool                        # handed the true kernel (an oracle row)
+    frames: int = 1
+    blurs: tuple[str, ...] = tuple(TASK_FRAMES)
+
+
+PRIOR_RESTORERS: dict[str, PriorRestorer] = {
+    # handed the true kernel: data term on sRGB values (the synthetic boards' blur) / in linear light (a camera's)
+    "pnp": PriorRestorer("denoiser_unet", lambda m, n: PnPDeconvolution(m, name=n, light="srgb"), True),
+    "pnp_linear": PriorRestorer("denoiser_unet", lambda m, n: PnPDeconvolution(m, name=n, light="linear"), True),
+    # blind, three frames: the fitted camera path's kernels, one data step over the three views
+    "multiframe_pnp": PriorRestorer("denoiser_unet", lambda m, n: MultiFramePnP(m, name=n), False, 3, ("motion",)),
 }
 
 ENSEMBLE_SUFFIX = "+x8"
@@ -83,7 +99,7 @@ class ModelInfo:
             label = "network, self-ensemble of 8 views" if self.ensemble else "network"
             label += ", large disc / straight blur deconvolved first" if self.psf else ""
             if self.arch in PRIOR_ARCHITECTURES:
-                return "learned prior, oracle: given the true kernel"
+                return "learned prior, oracle: given the true kernel" if self.needs_kernel else "learned prior, blind"
             return label + ", oracle: given the true sigma" if self.needs_kernel else label
         return "oracle: given the true kernel" if self.needs_kernel else "classical baseline"
 
@@ -128,20 +144,21 @@ def names(blur: str | None = None, weights_dir: str | Path | None = None, kernel
     oracles = [n + ORACLE_SUFFIX for n, i in infos.items() if kernel and _takes_sigma(i.arch)]
     bases = [n for n in BASELINES if (kernel or not _baseline_info(n).needs_kernel)
              and (blur is None or _baseline_info(n).takes(blur))]
-    learned = [n for n in KERNEL_RESTORERS if kernel and _prior_info(n, weights_dir) is not None]
+    learned = [n for n, r in PRIOR_RESTORERS.items() if (kernel or not r.needs_kernel)
+               and (blur is None or blur in r.blurs) and _prior_info(n, weights_dir) is not None]
     return list(infos) + psf + oracles + learned + bases
 
 
 def _prior_info(name: str, weights_dir: str | Path | None) -> ModelInfo | None:
-    """The ModelInfo of a KERNEL_RESTORERS name whose prior is shipped (else None)."""
+    """The ModelInfo of a PRIOR_RESTORERS name whose prior is shipped (else None)."""
     from deblur.weights import _weights_dir
 
-    prior, _ = KERNEL_RESTORERS[name]
+    rec = PRIOR_RESTORERS[name]
     folder = _weights_dir(weights_dir) / PRIORS
-    entry = read_manifest(folder, strict=False).get(prior)
+    entry = read_manifest(folder, strict=False).get(rec.prior)
     if entry is None or not (folder / entry["file"]).is_file():
         return None
-    return ModelInfo(name, "network", BLURS, 1, needs_kernel=True, path=folder / entry["file"],
+    return ModelInfo(name, "network", rec.blurs, rec.frames, needs_kernel=rec.needs_kernel, path=folder / entry["file"],
                      sha256=entry["sha256"], arch=entry.get("arch"), params=entry.get("params"))
 
 
@@ -192,14 +209,16 @@ def lookup(name: str, blur: str | None = None, weights_dir: str | Path | None = 
         return _oracle(lookup(base[: -len(ORACLE_SUFFIX)], blur, weights_dir), ensemble)
     if base.endswith(PSF_SUFFIX):
         return _psf_first(lookup(base[: -len(PSF_SUFFIX)], blur, weights_dir), ensemble)
-    if base in KERNEL_RESTORERS:
+    if base in PRIOR_RESTORERS:
         info = _prior_info(base, weights_dir)
         if info is None:
-            raise WeightsError(f"{base} needs its prior {KERNEL_RESTORERS[base][0]} in "
+            raise WeightsError(f"{base} needs its prior {PRIOR_RESTORERS[base].prior} in "
                                f"{Path(weights_dir or 'weights') / PRIORS}, which is not there")
         if ensemble:
-            raise UnknownModelError(f"there is no {name}: {base} is handed the kernel; {ENSEMBLE_SUFFIX} is for "
-                                    "blind networks")
+            raise UnknownModelError(f"there is no {name}: {ENSEMBLE_SUFFIX} is for the networks that see the photo "
+                                    f"in one pass, not for {base}")
+        if blur is not None and not info.takes(blur):
+            raise IncompatibleModelError(f"{base} is for {' / '.join(info.blurs)} blur only, not {blur}")
         return info
     if base in BASELINES:
         if ensemble:
@@ -320,7 +339,7 @@ def load(name: str, blur: str | None = None, weights_dir: str | Path | None = No
     if info.kind == "baseline":
         return BASELINES[info.name]
     model, _meta = load_weights(info.path, sha256=info.sha256)
-    if info.name in KERNEL_RESTORERS:
-        return PnPDeconvolution(model, name=info.name, **KERNEL_RESTORERS[info.name][1])
+    if info.name in PRIOR_RESTORERS:
+        return PRIOR_RESTORERS[info.name].build(model, info.name)
     return Deblurrer(model, name=info.name, ensemble=info.ensemble or bool(opts.pop("ensemble", False)),
                      use_kernel=info.needs_kernel, psf=info.psf or bool(opts.pop("psf", False)), **opts)

@@ -199,3 +199,19 @@ def test_registry_offers_pnp_only_with_its_prior(tmp_path):
     img = to_uint8(_photo())
     out = restorer(np.stack([img] * 3), B.gaussian_kernel(1.0))  # three frames: the middle one
     assert out.shape == img.shape and out.dtype == np.uint8
+
+
+def test_multiframe_pnp_deblurs_a_triplet_and_leaves_a_still_alone():
+    from deblur.pnp import MultiFramePnP
+
+    torch.manual_seed(0)
+    model = create("denoiser_unet", {"width": 8, "blocks": (1,), "middle": 1}).eval()  # the identity
+    sharp = to_float(to_uint8(_photo(2, 128)))
+    blurred, target, _ = B.synthesize_triplet(np.stack([sharp] * 3), np.random.default_rng(5), length=8.0)
+    frames = to_uint8(blurred)
+    restorer = MultiFramePnP(model, iterations=3)
+    out = restorer(frames)
+    assert out.shape == frames.shape[1:] and out.dtype == np.uint8
+    assert psnr(to_float(out), target) > psnr(to_float(frames[1]), target) + 1.0
+    still = np.stack([to_uint8(sharp)] * 3)
+    assert np.array_equal(restorer(still), still[1])  # no motion found: nothing to undo
