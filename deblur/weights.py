@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -29,8 +30,24 @@ from safetensors.torch import load_file, save_file
 from .errors import UnknownModelError, WeightsError
 from .models import ARCHITECTURES, PRIOR_ARCHITECTURES, create, model_config
 
-WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 MANIFEST = "manifest.json"
+WEIGHTS_ENV = "DEBLUR_WEIGHTS"  # a folder of weights and their manifest, overriding the shipped ones
+PACKAGED_WEIGHTS = Path(__file__).resolve().parent / "_weights"  # an installed wheel's copy (pyproject.toml)
+CHECKOUT_WEIGHTS = Path(__file__).resolve().parent.parent / "weights"  # the repository's folder
+
+
+def default_weights_dir() -> Path:
+    """Where the shipped weights are looked up: $DEBLUR_WEIGHTS when set, else the copy inside an
+    installed package (pip install .: weights/ travels as deblur/_weights), else the repository's
+    weights/ beside the source tree (a checkout or an editable install)."""
+    if os.environ.get(WEIGHTS_ENV):
+        return Path(os.environ[WEIGHTS_ENV]).expanduser()
+    if (PACKAGED_WEIGHTS / MANIFEST).is_file():
+        return PACKAGED_WEIGHTS
+    return CHECKOUT_WEIGHTS
+
+
+WEIGHTS_DIR = default_weights_dir()
 TENSORS_KEY = "tensors_sha256"  # metadata key of the tensor checksum (see tensors_sha256)
 
 # The shipped networks and the task each one serves (names are part of the public interface).
