@@ -109,7 +109,11 @@ def render_speed(name: str, folder: Path) -> str:
     machine = meta.get("machine", {})
     peak = meta.get("peak_gflop_s", {})
     h, w = int(df["height"].iloc[0]), int(df["width"].iloc[0])
-    rows = [[f"`{r.model}`" + ("*" if str(r.weights).startswith("untrained") else ""), str(r.dtype),
+    # A table timed on several backends (speed --backend torch,onnxruntime) names each row's backend.
+    backend = df["backend"].astype(str) if "backend" in df.columns else pd.Series("-", index=df.index)
+    several = backend[backend != "-"].nunique() > 1
+    df = df.assign(label=[f"`{m}`" + (f" ({b})" if several and b != "-" else "") for m, b in zip(df["model"], backend)])
+    rows = [[r.label + ("*" if str(r.weights).startswith("untrained") else ""), str(r.dtype),
              _num(r.seconds, ".3g"), _num(r.mp_per_s, ".3g"), _num(r.peak_mem_mb, ".0f"),
              _num(r.gmacs_per_frame, ".1f"), _num(r.achieved_gmac_s, ".1f"), _num(r.efficiency, ".0%"),
              _num(r.x_richardson_lucy, ".2g")] for r in df.itertuples()]
