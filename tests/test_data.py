@@ -412,7 +412,7 @@ def test_build_without_download_writes_manifest_and_splits(tmp_path, monkeypatch
     monkeypatch.setattr(corpus, "DOWNLOADS", {})
     out = tmp_path / "corpus"
     write_image(out / "photos" / "stale.png", _flat(1))
-    builder = corpus.build(out, download=False)
+    builder = corpus.build(out, download=False, debian=False)
     assert not builder.failures
     with open(out / "manifest.csv", newline="") as f:
         rows = {r["file"]: r for r in csv.DictReader(f)}
@@ -433,7 +433,8 @@ def test_build_reports_failed_sources_without_stopping(tmp_path, monkeypatch):
     monkeypatch.setattr(corpus, "SKLEARN", [])
     monkeypatch.setattr(corpus, "MATPLOTLIB", [])
     monkeypatch.setattr(corpus, "DOWNLOADS", {"sporco": (corpus.SPORCO, False)})
-    builder = corpus.build(tmp_path / "c", cache=tmp_path / "empty_cache", download=False)
+    builder = corpus.build(tmp_path / "c", cache=tmp_path / "empty_cache", download=False,
+                           debian=False)
     assert len(builder.failures) == 2
     assert "ghost" in builder.failures[0] and "downloading is off" in builder.failures[1]
     assert (tmp_path / "c" / "manifest.csv").is_file()
