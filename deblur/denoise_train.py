@@ -34,7 +34,7 @@ from deblur.errors import DeblurError
 from deblur.metrics import psnr
 from deblur.models import count_parameters, create
 from deblur.noise import MAX_LEVEL, gaussian, random_corruption
-from deblur.weights import load_weights, save_weights
+from deblur.weights import load_weights, save_weights, write_manifest_entry
 
 VAL_LEVELS = (5, 15, 25, 50)  # Gaussian noise std / 255 of the validation sets
 MAX_SIDE = 1600               # photos are kept in memory at most this large
@@ -253,6 +253,10 @@ def ship(cfg: DenoiseConfig, model: DenoiserUNet, samples: int, seconds: float, 
             + " / ".join(last.get(f"val_g{s}", "?") for s in VAL_LEVELS) + f"; mixed {last.get('val_mixed', '?')}",
             f"- commit: {_commit()}", f"- SHA-256: {sha}", ""]
     (out / f"{cfg.name}.md").write_text("\n".join(card))
+    # the priors folder's own manifest: deblur.registry offers the restorers built on it (pnp ...)
+    write_manifest_entry(cfg.name, path.name, sha, {"arch": "denoiser_unet", "task": "denoise",
+                                                    "params": count_parameters(model), "log": f"{cfg.name}.log.csv"},
+                         out)
     print(f"shipped {path} ({sha[:12]})", flush=True)
     return path
 

@@ -155,6 +155,9 @@ def test_trainer_runs_ships_and_rebuilds(tmp_path):
     log = list(csv.DictReader(open(tmp_path / "out" / "denoiser_unet.log.csv")))
     assert [int(r["samples"]) for r in log] == [8, 16] and all(float(r["val_g25"]) > 10 for r in log)
     assert "SHA-256" in (tmp_path / "out" / "denoiser_unet.md").read_text()
+    from deblur.weights import read_manifest, sha256_file
+
+    assert read_manifest(tmp_path / "out")["denoiser_unet"]["sha256"] == sha256_file(path)
     # resumable: a second run continues from the checkpoint to a larger budget
     train(DenoiseConfig(**{**cfg.__dict__, "budget": 24, "resume": True, "ship": False}))
     state = torch.load(tmp_path / "runs" / "denoiser_unet" / "checkpoint.pt", weights_only=True)
