@@ -15,7 +15,9 @@ multiframe_atrous networks) finds no motion in a repeated still and would time a
 ``--backend torch,onnxruntime`` times every network once per backend in the same run (the
 ``backend`` column; baselines run once, backend "-"): ONNX Runtime runs the exported graph of the
 very same network (deblur.onnx_backend) inside the same inference object, so the ratio of two rows
-is the backend's speed-up. Each backend gets the same warm-up; the export itself is not timed.
+is the backend's speed-up. Each backend gets the same warm-up (the export itself is not timed), and
+the backends of one network take turns repeat by repeat (time_interleaved), so a machine whose load
+changes during the run does not favour the one timed first.
 
 MACs are counted by torch.utils.flop_counter.FlopCounterMode (convolutions, transposed
 convolutions, matrix products; 1 MAC = 2 FLOPs) on a small input and scaled by area: the network's
@@ -28,6 +30,7 @@ from __future__ import annotations
 import argparse
 import ctypes
 import gc
+import itertools
 import os
 import json
 import statistics
@@ -229,14 +232,24 @@ def speed_triplet(h: int, w: int) -> np.ndarray:
 
 def time_one(fn: Any, frames: np.ndarray, kernel: np.ndarray, repeats: int) -> tuple[float, float]:
     """(median seconds, peak extra memory MB) of fn(frames, kernel=kernel)."""
-    times, peak = [], 0.0
+    return time_interleaved([fn], [frames], kernel, repeats)[0]
+
+
+def time_interleaved(fns: list[Any], frames: list[np.ndarray], kernel: np.ndarray,
+                     repeats: int) -> list[tuple[float, float]]:
+    """time_one for several callables (one network on several backends), taking turns: repeat r
+    of every one before repeat r + 1 of any, so a load that changes during the run (other
+    processes on a shared machine) weighs on each alike and their ratio stays fair."""
+    times: list[list[float]] = [[] for _ in fns]
+    peaks = [0.0 for _ in fns]
     for _ in range(repeats):
-        with PeakMemory() as mem:
-            t0 = time.perf_counter()
-            fn(frames, kernel=kernel)
-            times.append(time.perf_counter() - t0)
-        peak = max(peak, mem.mb) if not np.isnan(mem.mb) else float("nan")
-    return statistics.median(times), peak
+        for i, (fn, x) in enumerate(zip(fns, frames)):
+            with PeakMemory() as mem:
+                t0 = time.perf_counter()
+                fn(x, kernel=kernel)
+                times[i].append(time.perf_counter() - t0)
+            peaks[i] = max(peaks[i], mem.mb) if not np.isnan(mem.mb) else float("nan")
+    return [(statistics.median(t), p) for t, p in zip(times, peaks)]
 
 
 def backend_ratios(df: pd.DataFrame) -> list[str]:
@@ -286,17 +299,25 @@ def speed(args: argparse.Namespace, argv: list[str] | None = None) -> int:
                    "bf16": matmul_peak(args.peak_size, torch.bfloat16)}
     rows = []
     triplet = speed_triplet(h, w) if any(int(getattr(fn, "frames", 1)) == 3 for _, _, fn, _, _ in loaded) else None
-    for name, backend, fn, kind, weights in loaded:
+    def inputs(fn: Any) -> np.ndarray:
+        n = int(getattr(fn, "frames", 1))
+        return triplet if n == 3 else np.repeat(frame[None], n, axis=0)
+
+    timed = []  # (seconds, peak MB) per entry of `loaded`
+    for name, group in itertools.groupby(loaded, key=lambda entry: entry[0]):
+        group = list(group)  # one model on each backend asked for: timed taking turns
+        for _, _, fn, _, _ in group:
+            if getattr(fn, "model", None) is not None:  # warm-up on one tile: kernels are built on first use
+                tile = getattr(fn, "tile", None)
+                th, tw = min(h, tile or h), min(w, tile or w)
+                fn(inputs(fn)[:, :th, :tw], kernel=kernel)
+        on = ", ".join(b for _, b, _, _, _ in group if b != "-")
+        print(f"timing {name}" + (f" ({on})" if on else "") + " ...", flush=True)
+        timed += time_interleaved([e[2] for e in group], [inputs(e[2]) for e in group], kernel, args.repeats)
+    for (name, backend, fn, kind, weights), (seconds, mem) in zip(loaded, timed):
         module = getattr(fn, "model", None)
         frames_n = int(getattr(fn, "frames", 1))
-        frames = triplet if frames_n == 3 else np.repeat(frame[None], frames_n, axis=0)
         dtype = "bf16" if getattr(fn, "bf16", False) else "fp32"
-        if module is not None:  # warm-up on one tile: oneDNN builds its kernels on first use
-            tile = getattr(fn, "tile", None)
-            th, tw = min(h, tile or h), min(w, tile or w)
-            fn(frames[:, :th, :tw], kernel=kernel)
-        print(f"timing {name}" + (f" ({backend})" if backend != "-" else "") + " ...", flush=True)
-        seconds, mem = time_one(fn, frames, kernel, args.repeats)
         macs = count_macs(module, frames_n, h, w) if module is not None else float("nan")
         params = sum(p.numel() for p in module.parameters()) if module is not None else 0
         achieved = macs / seconds / 1e9
