@@ -17,12 +17,16 @@ and from the training logs beside the weights; nothing under eval/ is imported.
 so it shows exactly what a leaderboard scores. Every request's model and values are checked by
 its handler against what the server offers now (the components accept any value), refusals are
 one-line gr.Errors (one log line, no traceback, no server paths), and a job whose page was
-closed stops at its next tile or frame (demo.unload marks the session).
+closed stops at its next tile or frame (demo.unload marks the session). A request opens only the
+files the visitor uploaded (uploaded_file, CheckedBlocks); the self-ensemble and the three-frame
+restorers have a size bound (check_cost), and long jobs run one at a time beside the short ones
+(compute_lane).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import logging
 import math
@@ -449,6 +453,80 @@ def _run(restorer, frames: np.ndarray, kernel: np.ndarray | None, progress: gr.P
     return restorer(frames, kernel=kernel)
 
 
+# ------------------------------------------------------------------ what a request may cost
+
+# The 8-view self-ensemble costs 8 passes of a network, and the three-frame restorers that fit a
+# camera path cost 11-17 s of fitting per frame plus ~20 s per MP: each runs only up to a size that
+# finishes in about a minute on the demo's 2-core machine, and is refused above it with what to do
+# instead. Measured (bench/app_load.py cost) with the machine busy (load 6-8: training and tests):
+# ensembles of 1 MP took 17 s (res_unet-camera+psf) and 70 s (naf_unet-camera); of 1.5 MP 41 s and
+# of 2 MP (tiled) 164 s (res_unet-camera+psf); idle, 1 MP takes 7-15 s (8x the published 720p speed
+# table). The three-frame restorers take 25-28 s on a 720p triplet idle (README), but 286-334 s on
+# 1 MP and still 152-228 s on 0.26 MP busy: their fit hardly shrinks with the size, so no size
+# bound keeps them to a minute on a busy machine; the long-job lane below keeps them from holding
+# up short requests.
+MAX_ENSEMBLE_PIXELS = 1_000_000
+MAX_SLOW_PIXELS = 1_000_000
+# Short requests are not stuck behind long ones: COMPUTE_WORKERS workers, and a long job (more
+# than SMALL_PIXELS of work: the photo's pixels times the ensemble's views, or a clip's pixels
+# times its frames; or any three-frame restorer) runs one at a time with at most one more waiting
+# for it. So a worker is always left for short requests, and a third long job is refused.
+COMPUTE_WORKERS = 3
+SMALL_PIXELS = 1_000_000
+_LONG_JOBS = threading.BoundedSemaphore(2)  # the long job running and the one waiting for it
+_LONG_RUNNING = threading.Lock()
+BUSY = ("two long jobs (large photos, self-ensembles, three-frame restorers or clips) are already running "
+        f"or waiting: try again in a few minutes, or send a photo of at most {SMALL_PIXELS / 1e6:g} MP without "
+        "the self-ensemble, which runs at once")
+
+
+def slow_restorer(model: str, cfg: AppConfig) -> bool:
+    """A three-frame restorer that fits a camera path per frame (multiframe_wiener and the
+    networks that refine it)."""
+    if model in BASELINES:
+        return getattr(BASELINES[model], "frames", 1) == 3
+    info = registry.shipped(cfg.weights_dir, strict=False).get(model)
+    return info is not None and registry.takes_prior(info)
+
+
+def check_cost(model: str, cfg: AppConfig, h: int, w: int, ensemble: bool) -> bool:
+    """Refuse a photo request over its cost bound (gr.Error); else whether it is a long job."""
+    views = 8 if ensemble and model not in BASELINES else 1
+    slow = slow_restorer(model, cfg)
+    size = f"{w} x {h} px ({h * w / 1e6:.2f} MP)"
+    if views > 1 and h * w > MAX_ENSEMBLE_PIXELS:
+        raise gr.Error(f"the self-ensemble runs the network 8 times, so here it takes photos of up to "
+                       f"{MAX_ENSEMBLE_PIXELS / 1e6:g} MP and this one is {size}: untick it (one pass), crop "
+                       f"the photo, or run `python -m deblur photo.png -o sharp.png --model {model} --ensemble` "
+                       "on your own machine")
+    if slow and h * w * views > MAX_SLOW_PIXELS:
+        raise gr.Error(f"{model} fits a camera path to three frames (tens of times a network's cost), so here it "
+                       f"takes photos of up to {MAX_SLOW_PIXELS / 1e6:g} MP and this one is {size}: pick another "
+                       f"model, crop the photo, or run `python -m deblur` with --model {model} on your own machine")
+    return slow or h * w * views > SMALL_PIXELS
+
+
+@contextlib.contextmanager
+def compute_lane(long: bool, stop: Callable[[], None], progress: gr.Progress) -> Iterator[None]:
+    """Run a short job at once, a long one after the long job before it (BUSY if one waits already)."""
+    if not long:
+        yield
+        return
+    if not _LONG_JOBS.acquire(blocking=False):
+        raise gr.Error(BUSY)
+    try:
+        if not _LONG_RUNNING.acquire(blocking=False):
+            progress(None, desc="Waiting for another visitor's long job to finish")
+            while not _LONG_RUNNING.acquire(timeout=0.5):
+                stop()  # a visitor who leaves while waiting frees their place
+        try:
+            yield
+        finally:
+            _LONG_RUNNING.release()
+    finally:
+        _LONG_JOBS.release()
+
+
 # ----------------------------------------------------------------------------- Deblur tab
 
 
@@ -563,8 +641,6 @@ def deblur_photo(upload, example: str | None, task: str, model: str, blur_first:
     img, name = load_photo(upload, example, cfg)
     stem = _safe_stem(name)
     h, w = img.shape[:2]
-    kernel, sharp, note = None, None, ""
-    frames = img
     if blur_first:
         if h * w > MAX_BLUR_FIRST_PIXELS:
             raise gr.Error(f"'Blur it first' takes photos of up to 3840 x 2160 px "
@@ -574,40 +650,45 @@ def deblur_photo(upload, example: str | None, task: str, model: str, blur_first:
             raise gr.Error(f"'Blur it first' scores the result with SSIM, whose window is {MIN_SCORED_SIDE} x "
                            f"{MIN_SCORED_SIDE} px, and this photo is {w} x {h}: use one of at least "
                            f"{MIN_SCORED_SIDE} x {MIN_SCORED_SIDE} px, or untick 'Blur it first'")
+    long = check_cost(model, cfg, h, w, bool(ensemble))
+    with compute_lane(long, stop, progress):  # a long job waits for the long job before it
+        kernel, sharp, note = None, None, ""
+        frames = img
+        if blur_first:
+            stop()
+            progress(0, desc=f"Blurring the photo first ({TASK_LABELS[task].lower()})")
+            frames, sharp, kernel, note = synthesise_blur(img, task, strength, name)
+            del img  # the target is `sharp` now: one copy of a 4K photo less
+        before = frames[frames.shape[0] // 2] if frames.ndim == 4 else frames
         stop()
-        progress(0, desc=f"Blurring the photo first ({TASK_LABELS[task].lower()})")
-        frames, sharp, kernel, note = synthesise_blur(img, task, strength, name)
-        del img  # the target is `sharp` now: one copy of a 4K photo less
-    before = frames[frames.shape[0] // 2] if frames.ndim == 4 else frames
-    stop()
-    progress(0, desc=f"Loading {model}")
-    t0 = time.perf_counter()
-    restorer = get_restorer(model, cfg, ensemble=bool(ensemble))
-    load_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    out = _run(restorer, frames, kernel, progress, stop)
-    run_s = time.perf_counter() - t0
-    del frames
-    out_dir = fresh_output_dir("photo")
-    png = write_image(out_dir / f"{stem}_{_safe_stem(model)}.png", out)
-    tiles = ""
-    if isinstance(restorer, Deblurrer) and restorer.tiles(h, w):
-        tiles = f", in overlapping {restorer.tile} px tiles"
-    views = ", averaged over 8 flips / rotations" if getattr(restorer, "ensemble", False) else ""
-    report = [f"**{model}** took **{run_s:.2f} s** on {w} x {h} px ({w * h / 1e6:.2f} MP{tiles}{views})"
-              + (f"; loading the model took {load_s:.1f} s (first use only)" if load_s > 0.5 else "") + "."]
-    if ensemble and model in BASELINES:
-        report.append(f"The 8-view self-ensemble is for networks; {model} ran once.")
-    if model == "blind_psf" or getattr(restorer, "psf", False):
-        report.append(psf_note(before, first=model != "blind_psf"))
-    if max(h, w) > DISPLAY_SIDE:
-        report.append(f"The slider shows a copy at most {DISPLAY_SIDE} px wide; the PNG below is full size.")
-    if blur_first:
-        stop()
-        progress(None, desc="Scoring PSNR / SSIM against the original")
-        report.append(f"Input: the photo with synthetic {note}.")
-        report.append(_metrics_table(sharp, before, out, model))
-    return (display_copy(before), display_copy(out)), str(png), "\n\n".join(report)
+        progress(0, desc=f"Loading {model}")
+        t0 = time.perf_counter()
+        restorer = get_restorer(model, cfg, ensemble=bool(ensemble))
+        load_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        out = _run(restorer, frames, kernel, progress, stop)
+        run_s = time.perf_counter() - t0
+        del frames
+        out_dir = fresh_output_dir("photo")
+        png = write_image(out_dir / f"{stem}_{_safe_stem(model)}.png", out)
+        tiles = ""
+        if isinstance(restorer, Deblurrer) and restorer.tiles(h, w):
+            tiles = f", in overlapping {restorer.tile} px tiles"
+        views = ", averaged over 8 flips / rotations" if getattr(restorer, "ensemble", False) else ""
+        report = [f"**{model}** took **{run_s:.2f} s** on {w} x {h} px ({w * h / 1e6:.2f} MP{tiles}{views})"
+                  + (f"; loading the model took {load_s:.1f} s (first use only)" if load_s > 0.5 else "") + "."]
+        if ensemble and model in BASELINES:
+            report.append(f"The 8-view self-ensemble is for networks; {model} ran once.")
+        if model == "blind_psf" or getattr(restorer, "psf", False):
+            report.append(psf_note(before, first=model != "blind_psf"))
+        if max(h, w) > DISPLAY_SIDE:
+            report.append(f"The slider shows a copy at most {DISPLAY_SIDE} px wide; the PNG below is full size.")
+        if blur_first:
+            stop()
+            progress(None, desc="Scoring PSNR / SSIM against the original")
+            report.append(f"Input: the photo with synthetic {note}.")
+            report.append(_metrics_table(sharp, before, out, model))
+        return (display_copy(before), display_copy(out)), str(png), "\n\n".join(report)
 
 
 def psf_note(photo: np.ndarray, first: bool) -> str:
@@ -701,12 +782,14 @@ def build_deblur_tab(cfg: AppConfig) -> Callable[[gr.Blocks], None]:
                                  elem_id="strength")
             ensemble = gr.Checkbox(value=False, label="Self-ensemble (networks: 8x slower, a little sharper)",
                                    info="Averages the network's outputs on the 8 flips and rotations of "
-                                        "the photo: +0.1 to +0.5 dB on the builtin leaderboards.",
+                                        "the photo: +0.1 to +0.5 dB on the builtin leaderboards. Photos of up "
+                                        f"to {MAX_ENSEMBLE_PIXELS / 1e6:g} MP.",
                                    elem_id="ensemble")
             run = gr.Button("Deblur", variant="primary", elem_id="deblur-button")
             gr.Markdown(f"Photos up to {MAX_SIDE} x {MAX_SIDE} px ({MAX_PIXELS / 1e6:.1f} MP) are deblurred at "
                         "full resolution: in one pass up to 1.5 MP, in overlapping tiles above; larger ones are "
-                        "refused ('Blur it first': 11 x 11 to 3840 x 2160). Grey, RGBA and 16-bit images are "
+                        "refused ('Blur it first': 11 x 11 to 3840 x 2160; the self-ensemble and the three-frame "
+                        f"restorers: up to {MAX_SLOW_PIXELS / 1e6:g} MP). Grey, RGBA and 16-bit images are "
                         "converted to 8-bit RGB.")
         with gr.Column(scale=3):
             slider = gr.ImageSlider(label="Before / after", type="numpy", elem_id="result-slider")
@@ -734,7 +817,8 @@ def build_deblur_tab(cfg: AppConfig) -> Callable[[gr.Blocks], None]:
                       queue=False, api_visibility="private")
     photo_inputs = [upload, example, task, model, blur_first, strength, ensemble]
     photo_outputs = [slider, download, report]
-    run.click(run_photo, inputs=photo_inputs, outputs=photo_outputs, api_name="deblur", concurrency_id="compute")
+    run.click(run_photo, inputs=photo_inputs, outputs=photo_outputs, api_name="deblur", concurrency_id="compute",
+              concurrency_limit=COMPUTE_WORKERS)
 
     def on_pick(evt: gr.SelectData):
         caption = evt.value.get("caption") if isinstance(evt.value, dict) else None
@@ -745,7 +829,8 @@ def build_deblur_tab(cfg: AppConfig) -> Callable[[gr.Blocks], None]:
     # One click: the example becomes the photo (blur type "Real photo") and is deblurred at once.
     gallery.select(on_pick, outputs=[upload, example, task, *type_outputs, blur_first, preview],
                    api_visibility="private").success(
-        run_photo, inputs=photo_inputs, outputs=photo_outputs, concurrency_id="compute", api_visibility="private")
+        run_photo, inputs=photo_inputs, outputs=photo_outputs, concurrency_id="compute",
+        concurrency_limit=COMPUTE_WORKERS, api_visibility="private")
 
     def refresh_gallery():
         photos = gallery_photos(cfg)
@@ -848,37 +933,38 @@ def deblur_clip(video, model: str, progress: gr.Progress = gr.Progress(), reques
         raise gr.Error(f"a video needs at least 3 frames (the motion model looks at t-1, t, t+1); "
                        f"{path.name} has {n}")
     h, w = shape[:2]
-    restorer = get_restorer(model, cfg)
-    mid = n // 2
-    kept: dict[str, np.ndarray] = {}
+    with compute_lane(n * h * w > SMALL_PIXELS, stop, progress):  # a long clip waits for the long job before it
+        restorer = get_restorer(model, cfg)
+        mid = n // 2
+        kept: dict[str, np.ndarray] = {}
 
-    def decoded() -> Iterator[np.ndarray]:
-        for i, frame in enumerate(iter_video(path, max_frames=n)):
+        def decoded() -> Iterator[np.ndarray]:
+            for i, frame in enumerate(iter_video(path, max_frames=n)):
+                stop()
+                if i == mid:
+                    kept["before"] = frame
+                yield frame
+
+        def on_frame(done: int, total: int | None) -> None:
             stop()
-            if i == mid:
-                kept["before"] = frame
-            yield frame
+            progress((done, n), desc=f"Deblurring with {model}", unit="frames")
 
-    def on_frame(done: int, total: int | None) -> None:
-        stop()
-        progress((done, n), desc=f"Deblurring with {model}", unit="frames")
+        def restored() -> Iterator[np.ndarray]:
+            for i, frame in enumerate(deblur_video(restorer, decoded(), progress=on_frame)):
+                if i == mid:
+                    kept["after"] = frame
+                yield frame
 
-    def restored() -> Iterator[np.ndarray]:
-        for i, frame in enumerate(deblur_video(restorer, decoded(), progress=on_frame)):
-            if i == mid:
-                kept["after"] = frame
-            yield frame
-
-    t0 = time.perf_counter()
-    out_dir = fresh_output_dir("video")
-    mp4 = str(write_video(out_dir / f"{_safe_stem(path.stem)}_{_safe_stem(model)}.mp4", restored(), fps))
-    run_s = time.perf_counter() - t0
-    report = (f"**{model}** restored **{n} frames** of {w} x {h} px in **{run_s:.1f} s** "
-              f"({run_s / n:.2f} s per frame). The slider shows frame {mid + 1}.")
-    if truncated:
-        report += (f"\n\nThe clip is longer than {MAX_VIDEO_FRAMES} frames: only its first "
-                   f"{MAX_VIDEO_FRAMES} were processed.")
-    return (display_copy(kept["before"]), display_copy(kept["after"])), mp4, mp4, report
+        t0 = time.perf_counter()
+        out_dir = fresh_output_dir("video")
+        mp4 = str(write_video(out_dir / f"{_safe_stem(path.stem)}_{_safe_stem(model)}.mp4", restored(), fps))
+        run_s = time.perf_counter() - t0
+        report = (f"**{model}** restored **{n} frames** of {w} x {h} px in **{run_s:.1f} s** "
+                  f"({run_s / n:.2f} s per frame). The slider shows frame {mid + 1}.")
+        if truncated:
+            report += (f"\n\nThe clip is longer than {MAX_VIDEO_FRAMES} frames: only its first "
+                       f"{MAX_VIDEO_FRAMES} were processed.")
+        return (display_copy(kept["before"]), display_copy(kept["after"])), mp4, mp4, report
 
 
 def build_video_tab(cfg: AppConfig) -> Callable[[gr.Blocks], None]:
@@ -905,7 +991,7 @@ def build_video_tab(cfg: AppConfig) -> Callable[[gr.Blocks], None]:
                  concurrency_id="preview")
     video.clear(lambda: None, outputs=original, queue=False, api_visibility="private")
     run.click(run_clip, inputs=[video, model, original], outputs=[slider, player, download, report],
-              api_name="deblur_video", concurrency_id="compute")
+              api_name="deblur_video", concurrency_id="compute", concurrency_limit=COMPUTE_WORKERS)
 
     def on_load(demo: gr.Blocks) -> None:
         demo.load(lambda: gr.update(choices=video_model_choices(cfg), value=default_video_model(cfg)),
@@ -1147,9 +1233,9 @@ def build_demo(weights_dir: str | Path = WEIGHTS_DIR, leaderboards_dir: str | Pa
         # A closed page stops its running job at the next tile or frame (see stop_check); its
         # waiting jobs Gradio drops from the queue itself.
         demo.unload(visitor_left)
-    # One compute worker: two visitors' requests queue (each sees its place in the queue) and
-    # each gets its own result; on a 2-core machine running them side by side would only make
-    # both slower.
+    # The compute events share COMPUTE_WORKERS workers, of which long jobs take one at a time (see
+    # compute_lane); every other event runs one at a time. Further requests queue, and each
+    # visitor sees their place in the queue.
     demo.queue(max_size=32, default_concurrency_limit=1)
     return demo
 
