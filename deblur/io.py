@@ -201,6 +201,34 @@ def read_kernel(path: str | os.PathLike) -> np.ndarray:
     return k / k.sum()
 
 
+def write_kernel(path: str | os.PathLike, kernel: np.ndarray) -> Path:
+    """Write a blur kernel (PSF) as ``read_kernel`` reads it back; returns the path.
+
+    ``.npy``: float64, normalised to sum 1, x to the right, y down; ``.png`` (or another image
+    suffix of WRITE_FORMATS): a greyscale picture scaled to the kernel's maximum, for a look (it
+    reads back as the same shape up to 8-bit rounding).
+
+    Raises:
+        ImageError: not a 2-D kernel with a positive sum, or an unsupported suffix.
+    """
+    path = Path(path)
+    k = np.asarray(kernel, dtype=np.float64)
+    if k.ndim != 2 or k.size == 0 or not np.all(np.isfinite(k)) or k.sum() <= 0:
+        raise ImageError(f"cannot write kernel {path}: not a 2-D kernel with a positive sum (shape {k.shape})")
+    k = np.clip(k, 0.0, None)
+    k = k / k.sum()
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        np.save(path, k, allow_pickle=False)
+        return path
+    if suffix not in WRITE_FORMATS:
+        raise ImageError(f"cannot write kernel {path}: use .npy (the values) or an image suffix "
+                         f"({', '.join(sorted(WRITE_FORMATS))}) for a picture")
+    grey = np.rint(k / k.max() * 255.0).astype(np.uint8)
+    Image.fromarray(grey).save(path)  # 2-D uint8: an 8-bit greyscale image
+    return path
+
+
 def image_frames(path: str | os.PathLike) -> int:
     """How many frames (animation frames, pages) an image file holds; read_image gives the first.
 
