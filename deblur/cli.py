@@ -1,8 +1,9 @@
 """Command line: deblur an image, a folder of images or a video.
 
     python -m deblur INPUT -o OUTPUT [--model NAME] [--tile N] [--overlap N] [--bf16]
-                     [--threads N] [--sigma S] [--quiet] [--weights-dir DIR]
-                     [--backend torch|onnxruntime|auto]
+                     [--threads N] [--sigma S | --kernel FILE] [--save-kernel FILE] [--quiet]
+                     [--weights-dir DIR] [--backend torch|onnxruntime|auto]
+    python -m deblur PHOTO --save-kernel FILE          (the blur kernel alone)
     python -m deblur --list-models [--task gaussian|motion] [--weights-dir DIR]
 
 NAME is a shipped network (e.g. atrous_net-gaussian), a classical baseline (e.g. wiener) or a
@@ -29,6 +30,13 @@ loaded, not after the computation. Something the user should know but that is no
 --tile raised to the network's minimum, a GIF cut to its first frame, shipped networks left out of
 --list-models because their weights are missing) is one line "note: ..." on stderr. All tensor
 work happens in deblur.inference; this module only moves files and shows progress.
+
+Kernels (the blur's PSF): ``--kernel FILE`` (.npy: a 2-D float array, x to the right, y down; or
+an image, its grey levels; normalised to sum 1, deblur.io.read_kernel) hands that kernel to a
+restorer that takes one (wiener, richardson_lucy, pnp, ...); ``--save-kernel FILE`` estimates the
+photo's kernel blind (deblur.kernel_estimate) and writes it (.npy: float, sums to 1; .png: a picture
+scaled to its maximum), says what was found in one note, and -- when the model takes a kernel and
+none was given -- hands it the estimate. With ``--save-kernel`` and no -o nothing else is done.
 """
 
 from __future__ import annotations
@@ -48,7 +56,8 @@ from deblur import distributed, io
 from deblur.blur import gaussian_kernel
 from deblur.errors import DeblurError, ImageError
 from deblur.baselines import BASELINES
-from deblur.registry import BLURS, PSF_SUFFIX, weights_notes
+from deblur.kernel_estimate import estimate_kernel
+from deblur.registry import BLURS, PSF_SUFFIX, names as runnable_names, weights_notes
 from deblur.inference import BACKENDS, ENSEMBLE_SUFFIX, Deblurrer, available_restorers, deblur_video, load_restorer
 from deblur.weights import MANIFEST, WEIGHTS_DIR
 
@@ -63,7 +72,7 @@ class Options:
     """What one run does, filled from the command line."""
 
     input: Path
-    output: Path
+    output: Path | None  # None: only --save-kernel
     model: str
     tile: int | None | str = "auto"  # pixels, None = whole image, "auto" = Deblurrer's choice
     overlap: int | None = None
@@ -73,6 +82,8 @@ class Options:
     quiet: bool = False
     ensemble: bool = False
     weights_dir: Path | None = None  # None = the repository's weights/
+    kernel: Path | None = None       # --kernel FILE
+    save_kernel: Path | None = None  # --save-kernel FILE
     backend: str = "torch"  # where a network runs: deblur.inference.BACKENDS or "auto"
 
 
@@ -107,6 +118,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sigma", type=float, default=None,
                    help="Gaussian blur sigma in pixels: the kernel for baselines that need one "
                    "(wiener, richardson_lucy)")
+    p.add_argument("--kernel", type=Path, default=None, metavar="FILE",
+                   help="the blur kernel (PSF) for models that take one (wiener, richardson_lucy, pnp ...): "
+                        ".npy (2-D float array, x right, y down) or an image (its grey levels); "
+                        "normalised to sum 1")
+    p.add_argument("--save-kernel", type=Path, default=None, metavar="FILE",
+                   help="estimate the photo's blur kernel blind and write it: .npy (float, sums to 1, "
+                        "x right, y down) or .png (a picture scaled to its maximum); one photo only. "
+                        "Without -o only the kernel is written; with a model that takes a "
+                        "kernel and no --kernel / --sigma, the estimate is handed to it")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.add_argument("--list-models", action="store_true", help="list valid model names and exit")
     p.add_argument("--weights-dir", type=Path, default=None,
@@ -128,12 +148,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             for line in weights_notes(args.weights_dir):  # else only the baselines, without a word
                 _note(line)
             return EXIT_OK
-        if args.input is None or args.output is None:
-            parser.error("INPUT and -o OUTPUT are required (or use --list-models)")
+        if args.input is None or (args.output is None and args.save_kernel is None):
+            parser.error("INPUT and -o OUTPUT are required (or use --list-models, or INPUT --save-kernel FILE "
+                         "for the blur kernel alone)")
         opts = Options(
             input=args.input, output=args.output, model=args.model, tile=_tile_option(args.tile),
             overlap=args.overlap, bf16=args.bf16, threads=args.threads, sigma=args.sigma, quiet=args.quiet,
-            ensemble=args.ensemble, weights_dir=args.weights_dir, backend=args.backend,
+            ensemble=args.ensemble, weights_dir=args.weights_dir, backend=args.backend, kernel=args.kernel,
+            save_kernel=args.save_kernel,
         )
         return run(opts)
     except DeblurError as exc:
@@ -159,7 +181,16 @@ def run(opts: Options) -> int:
         raise DeblurError(f"--threads must be at least 1 (torch CPU threads), got {opts.threads}")
     if opts.overlap is not None and opts.overlap < 0:
         raise DeblurError(f"--overlap must be >= 0 pixels, got {opts.overlap}")
+    given = _given_kernel(opts)  # read (and checked) before anything slow
+    if opts.save_kernel is not None:
+        _check_save_kernel(src, opts.save_kernel)
+        if opts.output is None:  # only the kernel (by one process under torchrun)
+            if distributed.world()[0] == 0:
+                _save_kernel(io.read_image(src), opts.save_kernel)
+            return EXIT_OK
     model = opts.model
+    if opts.kernel is not None:
+        _check_takes_kernel(model, opts.weights_dir, before_load=True)
     if opts.ensemble and not model.endswith(ENSEMBLE_SUFFIX):
         if model in BASELINES:
             raise DeblurError(f"--ensemble is for networks; {model!r} is a classical baseline")
@@ -183,10 +214,18 @@ def run(opts: Options) -> int:
         weights_dir=opts.weights_dir, backend=opts.backend,
     )
     _note_tile(restorer, opts.tile)
-    kernel = gaussian_kernel(opts.sigma) if opts.sigma is not None else None
-    if getattr(restorer, "needs_kernel", False) and kernel is None:
-        raise DeblurError(f"model {opts.model!r} needs the blur kernel: pass --sigma S "
-                          "(Gaussian blur of S pixels)")
+    takes_kernel = bool(getattr(restorer, "needs_kernel", False))
+    if opts.kernel is not None and not takes_kernel:  # a weight file given by path: known only now
+        _check_takes_kernel(model, opts.weights_dir, before_load=False)
+    kernel = given
+    if opts.save_kernel is not None:
+        estimated = _save_kernel(io.read_image(src), opts.save_kernel)
+        if takes_kernel and kernel is None:
+            kernel = estimated
+            _note(f"{opts.model} is given the estimated kernel")
+    if takes_kernel and kernel is None:
+        raise DeblurError(f"model {opts.model!r} needs the blur kernel: pass --sigma S (Gaussian blur of S "
+                          "pixels), --kernel FILE, or --save-kernel FILE to estimate it from the photo")
     if src.is_dir():
         return _folder(restorer, kernel, files, src, dst, opts.quiet)
     if io.is_video_path(src):
@@ -194,6 +233,61 @@ def run(opts: Options) -> int:
     else:
         _image(restorer, kernel, src, dst, opts.quiet)
     return EXIT_OK
+
+
+# ------------------------------------------------------------------------------ kernels
+
+
+def _given_kernel(opts: Options) -> np.ndarray | None:
+    """The kernel the user gave (--kernel FILE or --sigma S), checked against the other options."""
+    if opts.kernel is not None and opts.sigma is not None:
+        raise DeblurError("--kernel and --sigma both give the blur kernel: pass one of them")
+    if opts.kernel is not None and opts.save_kernel is not None:
+        raise DeblurError("--kernel gives the kernel and --save-kernel estimates one: pass one of them")
+    if opts.kernel is not None and io.is_video_path(opts.input):
+        raise DeblurError(f"--kernel is for images and folders of images; {opts.input} is a video")
+    if opts.kernel is not None:
+        return io.read_kernel(opts.kernel)
+    return gaussian_kernel(opts.sigma) if opts.sigma is not None else None
+
+
+def _check_takes_kernel(model: str, weights_dir: Path | None, before_load: bool) -> None:
+    """Refuse --kernel for a model that does not take one. Before the model loads only names the
+    registry lists are judged (a weight file given by path is judged once loaded)."""
+    listed = runnable_names(None, weights_dir, strict=False)
+    without = set(runnable_names(None, weights_dir, kernel=False, strict=False))
+    takes = [n for n in listed if n not in without]
+    if model in takes or (before_load and model not in listed):
+        return
+    raise DeblurError(f"model {model!r} does not take a blur kernel, so --kernel would be ignored; "
+                      f"models that take one: {', '.join(takes)}")
+
+
+def _check_save_kernel(src: Path, dst: Path) -> None:
+    """--save-kernel: one photo in, a .npy or image file out, writable, not the input."""
+    if src.is_dir() or io.is_video_path(src):
+        kind = "a folder" if src.is_dir() else "a video"
+        raise DeblurError(f"--save-kernel estimates the kernel of one photo; {src} is {kind}")
+    if dst.suffix.lower() != ".npy" and dst.suffix.lower() not in io.WRITE_FORMATS:
+        raise DeblurError(f"--save-kernel {dst}: use .npy (the values) or .png (a picture)")
+    if dst.is_dir():
+        raise DeblurError(f"--save-kernel {dst} is a folder; give a file name (.npy or .png)")
+    if _same_file(src, dst):
+        raise DeblurError(f"--save-kernel {dst} is the input file: refusing to overwrite it")
+    _check_can_write(dst.parent, dst)
+
+
+def _save_kernel(image: np.ndarray, dst: Path) -> np.ndarray:
+    """Estimate the photo's kernel, write it, say what was found; returns the kernel."""
+    if min(image.shape[:2]) < 48:
+        raise ImageError(f"--save-kernel: the photo is {image.shape[1]}x{image.shape[0]} px; a kernel "
+                         "is estimated from at least 48x48 px")
+    est = estimate_kernel(image)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    io.write_kernel(dst, est.kernel)
+    _note(f"kernel: {est.description} (verdict {est.verdict}, confidence {est.confidence:.2f}, "
+          f"{est.kernel.shape[1]}x{est.kernel.shape[0]} px) written to {dst}")
+    return est.kernel
 
 
 # ------------------------------------------------------------------------------ outputs

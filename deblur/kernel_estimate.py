@@ -61,7 +61,7 @@ from deblur.blur import srgb_to_linear
 
 MAX_SIZE = 75            # largest kernel side (px, at the photo's scale) that can be found
 CROP = 320               # side of the textured window the kernel is estimated on
-MIN_CROP = 160           # ... at least this when the photo has no room for two of CROP (half overlapping)
+MIN_CROP = 96            # ... at least this when the photo has no room for two of CROP (half overlapping)
 MAX_PIXELS = 2_000_000   # larger photos are estimated at reduced scale (kernel scaled back up)
 SCALE_STEP = math.sqrt(2.0)
 MIN_LEVEL_SIDE = 40      # the coarsest scale keeps at least this many px of the crop
@@ -86,6 +86,7 @@ TV_WEIGHT = 3.0          # TV weight = this x the noise std
 NO_BLUR_EXTENT = 2.5     # px: a kernel whose support is no longer than this is "no blur" ...
 NO_BLUR_MASS = 0.42      # ... and so is one with this much of its mass within 1 px of its centre
 UNSURE_BELOW = 0.7       # confidence under this is "unsure"
+ONE_WINDOW = 0.5         # the confidence when the photo holds only one window (nothing to compare)
 
 VERDICTS = ("no blur", "unsure", "kernel")
 
@@ -145,7 +146,7 @@ def estimate_kernel(image: np.ndarray, max_size: int = MAX_SIZE, second_opinion:
     srgb_grey = rgb.mean(axis=2)
     side = min(CROP, *grey.shape)
     if second_opinion and max(grey.shape) < 1.5 * side:  # two windows overlapping by <= half must fit
-        side = max(MIN_CROP, min(int(max(grey.shape) / 1.5), min(grey.shape)))
+        side = max(min(MIN_CROP, side), int(max(grey.shape) / 1.5))
     windows = textured_windows(srgb_grey, clipped, side, 2 if second_opinion else 1)
     blocky = scale == 1.0 and blockiness(srgb_grey) > BLOCKY
     kernels = []
@@ -619,20 +620,15 @@ def describe(kernel: np.ndarray, confidence: float, crop: tuple[int, int, int, i
 
 
 def confidence_from(kernel: np.ndarray, second: np.ndarray | None) -> float:
-    """Confidence in [0, 1] of a kernel estimate.
-
-    With a second estimate from a disjoint window: their similarity (``kernel_similarity``) --
-    a uniform blur is the same in both windows, while what one window's content or noise makes
-    up is not. Without: a guess from the kernel alone (its compactness).
-    """
-    if second is not None:
-        if kernel.shape == (1, 1) and second.shape == (1, 1):
-            return 1.0
-        return float(np.clip(kernel_similarity(kernel, second), 0.0, 1.0))
-    if kernel.shape == (1, 1):
+    """Confidence in [0, 1] of a kernel estimate: its similarity (``kernel_similarity``) with a second
+    estimate from another window -- a uniform blur is the same in both windows, while what one
+    window's content, noise or JPEG blocks make up is not. Without a second estimate (a photo too
+    small for two windows) ONE_WINDOW: nothing could be checked."""
+    if second is None:
+        return ONE_WINDOW
+    if kernel.shape == (1, 1) and second.shape == (1, 1):
         return 1.0
-    support = _support(kernel)
-    return float(np.clip(kernel[support].sum() / max(1.0, support.sum() ** 0.5), 0.0, 1.0))
+    return float(np.clip(kernel_similarity(kernel, second), 0.0, 1.0))
 
 
 # ---------------------------------------------------------------------------- accuracy measures
