@@ -4,7 +4,7 @@ Starts the app on 127.0.0.1 (a tiny untrained network in a temporary weights fol
 published leaderboard in a temporary folder), uploads a photo (which shows at once), runs the
 network, waits for the before/after images, then opens the Leaderboards tab and waits for a
 rendered Plotly chart. A second test closes the page during a long job and checks that the
-single compute worker is free again within seconds.
+long-job lane is free again within seconds.
 
 No browser download: Playwright launches /usr/bin/chromium (`apt-get install chromium`), with
 the flags this closed-network machine needs. Skipped, with the reason, when either is missing.
@@ -114,11 +114,24 @@ def upload_photo(page, url: str, photo: Path, shots: Path, attempts: int = 3) ->
 
 
 def choose_gaussian(page) -> None:
-    """Pick the Gaussian blur type and wait until the model list has switched to its network."""
+    """Pick the Gaussian blur type and wait until the model list has switched to its network.
+
+    The page's own load event also fills the model list, for the blur type the page had then; on a
+    busy machine it can land after the click and put the Real photo list back (seen 4 times in 6
+    at load 5 on 2 cores), so the choice is checked again a moment later and made again if need be.
+    """
     from playwright.sync_api import expect
 
-    page.locator("#blur-type").get_by_text("Gaussian", exact=True).click()
-    expect(page.locator("#model input")).to_have_value(re.compile("carlo_net-gaussian"))
+    model, blur_type = page.locator("#model input"), page.locator("#blur-type")
+    for attempt in range(3):
+        if attempt:
+            blur_type.get_by_text("Real photo", exact=True).click()  # the same choice again fires nothing
+        blur_type.get_by_text("Gaussian", exact=True).click()
+        expect(model).to_have_value(re.compile("carlo_net-gaussian"))
+        page.wait_for_timeout(2000)
+        if "carlo_net-gaussian" in model.input_value():
+            return
+    raise AssertionError(f"the model list kept switching back: {model.input_value()!r}")
 
 
 def test_deblur_photo_then_leaderboard_chart(served, page, tmp_path):
@@ -160,8 +173,8 @@ def test_deblur_photo_then_leaderboard_chart(served, page, tmp_path):
 
 
 def test_closing_the_page_frees_the_worker(served, page, tmp_path, monkeypatch):
-    """Issue 14's bar: a visitor who closes the page during a long job frees the single compute
-    worker within 10 s (the job stops at its next tile)."""
+    """Issue 14's bar: a visitor who closes the page during a long job frees the long-job lane
+    (app.compute_lane) within 10 s: the job stops at its next tile."""
     import app
     from gradio_client import Client, handle_file
 
@@ -172,6 +185,7 @@ def test_closing_the_page_frees_the_worker(served, page, tmp_path, monkeypatch):
     real = app.get_restorer
     monkeypatch.setattr(app, "get_restorer", lambda name, cfg, ensemble=False: (
         Deblurrer(slow, tile=128, name="slow") if name == "carlo_net-gaussian" else real(name, cfg, ensemble)))
+    monkeypatch.setattr(app, "SMALL_PIXELS", 1000)  # both photos are long jobs: the second waits for the first
     photo = tmp_path / "big.png"
     Image.fromarray(builtin_image("astronaut")).save(photo)  # 512 x 512: 25 tiles, ~25 s
     upload_photo(page, served, photo, tmp_path)
