@@ -12,8 +12,10 @@ drops that panel instead of failing):
   protocol, blur (the group a bar belongs to), kind ("network" / "baseline"), gain_db.
 - sweep_curves: eval's sweep.csv rows: model, blur, level, psnr, ssim (means per level).
 - training_curves: training logs (weights/<name>.log.csv) stacked with a ``model`` column:
-  epoch, loss, val_loss, val_mse, val_psnr, val_ssim.
-- speed_bars: eval's speed.csv rows: model, seconds (per frame), optional mp_per_s, height, width.
+  epoch, loss (the training loss, L1 or PSNR loss), val_loss (always L1), val_mse, val_psnr,
+  val_ssim.
+- speed_bars: eval's speed.csv rows: model, seconds (per frame), optional kind, height, width
+  (one panel per frame size), backend / run (named on a bar when they differ within a size).
 
 The `blurred` baseline (the input itself, the score every restorer must beat) is drawn apart
 from the rest everywhere: grey hatched bars plus a dashed reference line in bar charts, a grey
@@ -181,8 +183,13 @@ def sweep_curves(df: pd.DataFrame, metrics: Sequence[str] = ("psnr", "ssim"), ti
     return fig
 
 
+# The training loss is L1 or the PSNR loss (minus each sample's PSNR in dB, deblur.train --loss),
+# whichever the network was trained with; validation always logs L1 (val_loss). The two scales differ
+# by a thousand (0.02 against -30), so a PSNR loss gets its own panel.
+L1_PANEL = ("loss", "L1 loss (solid: training, dashed: validation)")
+PSNR_LOSS_PANEL = ("psnr_loss", "training PSNR loss (minus PSNR, dB; lower is better)")
 TRAINING_PANELS = (
-    ("loss", "L1 loss (solid: train, dashed: validation)"),
+    L1_PANEL,
     ("val_mse", "validation MSE"),
     ("val_psnr", "validation PSNR (dB)"),
     ("val_ssim", "validation SSIM"),
@@ -192,13 +199,27 @@ TRAINING_PANELS = (
 PSNR_OF_MEAN_MSE = "val_psnr_mean_mse"
 
 
+def trained_on_psnr_loss(loss: pd.Series) -> bool:
+    """Whether a log's training `loss` column is the PSNR loss rather than L1.
+
+    Told apart by sign, which is exact: an L1 loss of images in [0, 1] is >= 0, and the PSNR loss
+    (minus PSNR) is < 0 for every MSE below 1, i.e. for any two such images that are not opposite.
+    """
+    values = pd.to_numeric(loss, errors="coerce").dropna()
+    return bool(len(values)) and bool((values < 0).any())
+
+
 def training_curves(logs: pd.DataFrame, title: str | None = None) -> go.Figure:
-    """Loss, MSE, PSNR and SSIM per epoch (2 x 2 panels), one colour per model.
+    """Loss, MSE, PSNR and SSIM per epoch, one panel each (2 x 2), one colour per model.
 
     `logs` is one or more training logs stacked with a `model` column (a single log without it
     is drawn as one model). Rows repeated for an epoch (a resumed run) keep the last one. An
     epoch-0 row is the validation score of the input itself, before any training: it is drawn
     as a cross, apart from the curve, so the curves show how far training moved from it.
+
+    The L1 panel holds every model's validation L1 and the training L1 of the models trained on
+    it; a model trained on the PSNR loss (see trained_on_psnr_loss) has its training loss in a
+    panel of its own (3 x 2 then), in dB, never on the L1 axis.
     """
     if logs is None or len(logs) == 0 or "epoch" not in logs.columns:
         return empty_figure("no training logs")
@@ -206,12 +227,22 @@ def training_curves(logs: pd.DataFrame, title: str | None = None) -> go.Figure:
     if "model" not in logs.columns:
         logs["model"] = "model"
     logs = logs.drop_duplicates(["model", "epoch"], keep="last")
+    models = list(dict.fromkeys(logs["model"]))
+    psnr_loss = {m for m in models if "loss" in logs.columns
+                 and trained_on_psnr_loss(logs.loc[logs["model"] == m, "loss"])}
+    if psnr_loss:
+        is_psnr = logs["model"].isin(psnr_loss)
+        logs["psnr_loss"] = logs["loss"].where(is_psnr)
+        logs["loss"] = logs["loss"].where(~is_psnr)
     panels = list(TRAINING_PANELS)
     if PSNR_OF_MEAN_MSE in logs.columns and logs[PSNR_OF_MEAN_MSE].notna().any():
         panels[2] = (PSNR_OF_MEAN_MSE, "validation PSNR of the mean MSE (dB)")
-    fig = make_subplots(rows=2, cols=2, subplot_titles=[t for _, t in panels],
-                        horizontal_spacing=0.1, vertical_spacing=0.16)
-    for i, model in enumerate(dict.fromkeys(logs["model"])):
+    if psnr_loss:
+        panels.insert(1, PSNR_LOSS_PANEL)
+    rows = (len(panels) + 1) // 2
+    fig = make_subplots(rows=rows, cols=2, subplot_titles=[t for _, t in panels],
+                        horizontal_spacing=0.1, vertical_spacing=0.32 / rows)
+    for i, model in enumerate(models):
         sub = logs[logs["model"] == model].sort_values("epoch")
         start, trained = sub[sub["epoch"] <= 0], sub[sub["epoch"] > 0]
         colour = _colour(i)
@@ -224,34 +255,62 @@ def training_curves(logs: pd.DataFrame, title: str | None = None) -> go.Figure:
                 fig.add_scatter(x=trained["epoch"], y=trained[name],
                                 mode="lines+markers" if dash == "solid" else "lines",
                                 name=model if dash == "solid" else f"{model} (val)", legendgroup=model,
-                                showlegend=(p == 0 and dash == "solid"), line={"color": colour, "dash": dash},
+                                showlegend=False, line={"color": colour, "dash": dash},
                                 marker={"size": 4}, row=row, col=col)
                 if len(start) and start[name].notna().any():
                     fig.add_scatter(x=start["epoch"], y=start[name], mode="markers", name=f"{model}: input itself",
                                     legendgroup=model, showlegend=False,
                                     marker={"color": colour, "symbol": "x", "size": 9}, row=row, col=col)
+        # One legend entry per model, whichever panels its log fills.
+        first = next((t for t in fig.data if t.legendgroup == model and t.name == model), None)
+        if first is not None:
+            first.showlegend = True
     fig.update_xaxes(title_text="epoch (x at 0: the blurred input, before training)")
-    fig.update_layout(title=title, template="plotly_white", height=620,
+    fig.update_layout(title=title, template="plotly_white", height=310 * rows,
                       margin={"l": 40, "r": 20, "t": 70 if title else 40, "b": 40})
     return fig
 
 
+def frame_size_label(height: int, width: int) -> str:
+    """'720x1280 frames (H x W, 0.92 MP)': height first, as `python -m eval speed --size` takes it
+    and as the published speed runs are named."""
+    return f"{height}x{width} frames (H x W, {height * width / 1e6:.2f} MP)"
+
+
 def speed_bars(df: pd.DataFrame, title: str | None = None) -> go.Figure:
-    """Seconds per frame per model (log scale: networks and classical methods differ by 100x)."""
+    """Seconds per frame per model, one panel per frame size (log scale: networks and classical
+    methods differ by 100x), each titled with its size.
+
+    Rows of different sizes never share a panel: a 4K time beside a 720p one compares nothing.
+    A bar is named by its model, plus its backend and run where those differ within the panel.
+    """
     if df is None or len(df) == 0 or not {"model", "seconds"} <= set(df.columns):
         return empty_figure("no speed rows")
-    df = df.sort_values("seconds", kind="mergesort")
-    size = ""
-    if {"height", "width"} <= set(df.columns) and len(df):
-        size = f" at {int(df['height'].iloc[0])}x{int(df['width'].iloc[0])}"
-    kinds = df["kind"] if "kind" in df.columns else pd.Series("network", index=df.index)
-    colours = [BASELINE_COLOUR if m == BASELINE else KIND_COLOURS.get(str(k), _colour(0))
-               for m, k in zip(df["model"], kinds)]
-    fig = go.Figure(go.Bar(x=df["model"], y=df["seconds"], marker_color=colours,
-                           text=[f"{v:.3g} s" for v in df["seconds"]], textposition="outside",
-                           cliponaxis=False))
-    fig.update_yaxes(type="log", title_text=f"seconds per frame{size}")
-    fig.update_layout(title=title, template="plotly_white", height=380,
-                      margin={"l": 50, "r": 20, "t": 60 if title else 30, "b": 90})
+    df = df.copy()
+    if {"height", "width"} <= set(df.columns):
+        df["_size"] = [(int(h), int(w)) if pd.notna(h) and pd.notna(w) else None
+                       for h, w in zip(df["height"], df["width"])]
+    else:
+        df["_size"] = None
+    # Largest frames last; rows without a size (an old table) in a panel of their own.
+    sizes = sorted({s for s in df["_size"] if s is not None}, key=lambda s: s[0] * s[1])
+    sizes += [None] if df["_size"].isna().any() else []
+    titles = [frame_size_label(*s) if s is not None else "frame size not recorded" for s in sizes]
+    fig = make_subplots(rows=len(sizes), cols=1, subplot_titles=titles, vertical_spacing=0.3 / len(sizes))
+    for row, size in enumerate(sizes, start=1):
+        sub = df[df["_size"].isna()] if size is None else df[df["_size"] == size]
+        sub = sub.sort_values("seconds", kind="mergesort")
+        extra = [c for c in ("backend", "run") if c in sub.columns and sub[c].nunique() > 1]
+        labels = [" · ".join([str(r["model"])] + [str(r[c]) for c in extra]) for _, r in sub.iterrows()]
+        kinds = sub["kind"] if "kind" in sub.columns else pd.Series("network", index=sub.index)
+        colours = [BASELINE_COLOUR if m == BASELINE else KIND_COLOURS.get(str(k), _colour(0))
+                   for m, k in zip(sub["model"], kinds)]
+        fig.add_bar(x=labels, y=sub["seconds"], marker_color=colours, showlegend=False,
+                    text=[f"{v:.3g} s" for v in sub["seconds"]], textposition="outside", cliponaxis=False,
+                    hovertemplate="%{x}<br>%{y:.3g} s per frame<extra></extra>", row=row, col=1)
+        fig.update_yaxes(type="log", title_text=f"seconds per {size[0]}x{size[1]} frame" if size else
+                         "seconds per frame", row=row, col=1)
+    fig.update_layout(title=title, template="plotly_white", height=120 + 330 * len(sizes),
+                      margin={"l": 50, "r": 20, "t": 70 if title else 40, "b": 90})
     fig.update_xaxes(tickangle=-30)
     return fig

@@ -124,3 +124,46 @@ def test_speed_bars_log_scale():
     assert list(fig.data[0].x) == ["blurred", "atrous_net-gaussian", "richardson_lucy"]
     assert fig.layout.yaxis.type == "log" and "720x1280" in fig.layout.yaxis.title.text
     assert not plots.speed_bars(pd.DataFrame({"model": ["a"]})).data
+
+
+def test_training_curves_psnr_loss_has_its_own_panel():
+    """Issue 27: a model trained on the PSNR loss (minus PSNR, -25 to -38 dB) is not drawn on the
+    L1 axis: the L1 panel holds L1 values only, the PSNR loss a titled panel of its own."""
+    val = {"val_loss": [0.04, 0.03], "val_mse": [0.004, 0.003], "val_psnr": [24.0, 25.0], "val_ssim": [0.7, 0.75]}
+    l1 = pd.DataFrame({"epoch": [1, 2], "loss": [0.03, 0.02], **val}).assign(model="l1_net")
+    psnr = pd.DataFrame({"epoch": [1, 2], "loss": [-25.0, -27.5], **val}).assign(model="psnr_net")
+    fig = plots.training_curves(pd.concat([l1, psnr]))
+    titles = [a.text for a in fig.layout.annotations]
+    assert titles[:2] == [plots.L1_PANEL[1], plots.PSNR_LOSS_PANEL[1]] and len(titles) == 5
+    on_l1 = [t for t in fig.data if t.yaxis == "y"]
+    assert on_l1 and all(min(t.y) >= 0 for t in on_l1)  # only L1 values on the L1 axis
+    assert {t.name for t in on_l1} == {"l1_net", "l1_net (val)", "psnr_net (val)"}  # every model's validation L1
+    on_psnr = [t for t in fig.data if t.yaxis == "y2"]
+    assert [(t.name, list(t.y)) for t in on_psnr] == [("psnr_net", [-25.0, -27.5])]
+    assert sum(t.showlegend is True for t in fig.data) == 2  # one legend entry per model
+    assert plots.trained_on_psnr_loss(psnr["loss"]) and not plots.trained_on_psnr_loss(l1["loss"])
+    # Logs of L1-trained models only: the 2 x 2 layout, no PSNR-loss panel.
+    assert plots.PSNR_LOSS_PANEL[1] not in [a.text for a in plots.training_curves(l1).layout.annotations]
+
+
+def test_speed_bars_one_panel_per_frame_size():
+    """Issue 27: 4K and 720p times never share an axis; each panel is titled with its size and
+    every bar in it was timed at that size."""
+    df = pd.DataFrame({
+        "model": ["res_unet-camera", "blurred", "res_unet-camera", "richardson_lucy"],
+        "kind": ["network", "baseline", "network", "baseline"], "seconds": [0.8, 0.002, 29.1, 19.8],
+        "height": [720, 720, 2160, 2160], "width": [1280, 1280, 3840, 3840],
+        "run": ["speed-720x1280", "speed-720x1280", "speed-2160x3840", "speed-2160x3840"],
+    })
+    fig = plots.speed_bars(df.iloc[::-1])
+    assert [a.text for a in fig.layout.annotations] == [plots.frame_size_label(720, 1280),
+                                                         plots.frame_size_label(2160, 3840)]
+    assert "720x1280" in fig.layout.annotations[0].text and "2160x3840" in fig.layout.annotations[1].text
+    small, large = fig.data
+    assert list(small.x) == ["blurred", "res_unet-camera"] and list(small.y) == [0.002, 0.8]
+    assert list(large.x) == ["richardson_lucy", "res_unet-camera"] and list(large.y) == [19.8, 29.1]
+    assert "720x1280" in fig.layout.yaxis.title.text and "2160x3840" in fig.layout.yaxis2.title.text
+    assert fig.layout.yaxis.type == fig.layout.yaxis2.type == "log"
+    # Two runs (or backends) at one size: the bars say which is which.
+    twice = plots.speed_bars(pd.concat([df[:1], df[:1].assign(seconds=0.5, run="speed-again")]))
+    assert list(twice.data[0].x) == ["res_unet-camera · speed-again", "res_unet-camera · speed-720x1280"]
