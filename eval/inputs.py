@@ -310,7 +310,9 @@ def load_restorers(names: list[str], blur: str, *, tile: int | None = None, bf16
         fn = registry.load(name, **network_options(tile, bf16))
         model = getattr(fn, "model", None)
         frames = int(getattr(fn, "frames", getattr(model, "frames", 1)))
-        if frames != TASK_FRAMES[blur]:
+        # a single-frame restorer handed the true kernel deblurs the middle frame with it, as the
+        # richardson_lucy / wiener oracles do on the three-frame boards
+        if frames != TASK_FRAMES[blur] and not (info.needs_kernel and frames == 1):
             raise IncompatibleModelError(
                 f"{name} takes {frames}-frame input and cannot take --blur {blur} ({TASK_FRAMES[blur]}-frame)")
         params = sum(p.numel() for p in model.parameters()) if model is not None else 0
