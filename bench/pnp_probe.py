@@ -95,7 +95,7 @@ def main() -> None:
     p.add_argument("--jitter", type=float, default=0.0)
     p.add_argument("--seed", type=int, default=1)
     a = p.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(1)
     model = load_denoiser(a.denoiser)
     methods = {"wiener": Wiener(), "richardson_lucy": RichardsonLucy()}
     for lam in a.lam.split(","):

@@ -114,9 +114,9 @@ def test_hqs_with_a_perfect_prior_recovers_the_photo(light):
     src = B.srgb_to_linear(sharp) if light == "linear" else sharp
     blurred = B.apply_kernel(src, k)
     blurred = B.linear_to_srgb(blurred) if light == "linear" else blurred
-    from deblur.baselines import pad_for_deconvolution
+    from deblur.pnp import extend
 
-    _, crop = pad_for_deconvolution(sharp, k.shape)
+    _, _, crop = extend(sharp, k.shape)
     restorer = PnPDeconvolution(_Oracle(sharp, (crop[0].start, crop[1].start)), light=light)
     out = to_float(restorer(to_uint8(blurred)[None], k))
     assert psnr(out, sharp) > 40 > psnr(to_float(to_uint8(blurred)), sharp)
