@@ -31,11 +31,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from deblur.baselines import BASELINES
+from deblur.baselines import BASELINES as CLASSICAL
+from deblur.blind import BlindKernel
 from deblur.errors import DeblurError, UnknownModelError, WeightsError
 from deblur.models import ARCH_TASKS, ARCHITECTURES, PRIOR_ARCHITECTURES, TASK_FRAMES
 from deblur.pnp import MultiFramePnP, PnPDeconvolution
 from deblur.weights import MANIFEST, read_manifest
+
+# The classical restorers: deblur.baselines' table plus those built above it (the blind kernel
+# estimator and its do-no-harm verdict, deblur.blind).
+BASELINES: dict[str, Any] = {**CLASSICAL, "blind_kernel": BlindKernel()}
 
 PRIORS = "priors"  # subfolder of the weights folder: networks restorers use (own manifest.json)
 
