@@ -5,10 +5,11 @@
 White Gaussian noise at 5 / 15 / 25 / 50 (/255) is added (seeded per photo and level, then
 8-bit rounding, as a real image file would hold it) to 256 x 256 centre crops of the builtin
 photos and of the corpus hold-out photos that are not builtin (never trained on). Each method
-is told the true noise level where it takes one: denoiser_unet (its level map),
-skimage's wavelet (BayesShrink, sigma given), TV Chambolle (weight = the level, a common rule),
+is told the true noise level where it takes one: denoiser_unet (its level map), TV Chambolle
+(weight = the level, a common rule),
 non-local means (h = 0.8 sigma, sigma given, fast mode) and bilateral (sigma_color = level).
-BM3D is the classical reference but its package is non-commercial: not a dependency here.
+BM3D is the classical reference but its package is non-commercial: not a dependency here; the
+wavelet denoiser needs PyWavelets, not a dependency either.
 Writes per_image.csv and leaderboard.csv (mean PSNR / SSIM per set, method and level, and the
 worst image's PSNR).
 """
@@ -52,7 +53,6 @@ def crops(corpus: str) -> list[tuple[str, str, np.ndarray]]:
 def methods(model) -> dict:
     return {
         "denoiser_unet": lambda x, s: denoise(model, x, s),
-        "skimage_wavelet": lambda x, s: R.denoise_wavelet(x, sigma=s, channel_axis=-1, rescale_sigma=True),
         "skimage_tv": lambda x, s: R.denoise_tv_chambolle(x, weight=s, channel_axis=-1),
         "skimage_nl_means": lambda x, s: R.denoise_nl_means(x, h=0.8 * s, sigma=s, fast_mode=True,
                                                             patch_size=5, patch_distance=6, channel_axis=-1),
