@@ -24,6 +24,7 @@ dashed curve in sweeps.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import pandas as pd
@@ -277,9 +278,25 @@ def frame_size_label(height: int, width: int) -> str:
     return f"{height}x{width} frames (H x W, {height * width / 1e6:.2f} MP)"
 
 
+def log_seconds_axis(seconds: pd.Series) -> dict:
+    """A log axis for times in seconds: from the power of ten below the fastest to the one above
+    the slowest, labelled at powers of ten ("0.01 s", "1 s"), and at 2 and 5 between them when the
+    times span two decades or less (a 20-64 s panel would otherwise carry no label at all)."""
+    values = pd.to_numeric(seconds, errors="coerce")
+    values = values[values > 0]
+    if values.empty:
+        return {"type": "log"}
+    lo, hi = math.floor(math.log10(values.min())), math.ceil(math.log10(values.max()))
+    hi = max(hi, lo + 1)
+    steps = (1, 2, 5) if hi - lo <= 2 else (1,)
+    ticks = [m * 10.0**e for e in range(lo, hi + 1) for m in steps if m * 10.0**e <= 10.0**hi]
+    return {"type": "log", "range": [lo, hi], "tickmode": "array", "tickvals": ticks,
+            "ticktext": [f"{t:g} s" for t in ticks], "minor_showgrid": False}
+
+
 def speed_bars(df: pd.DataFrame, title: str | None = None) -> go.Figure:
     """Seconds per frame per model, one panel per frame size (log scale: networks and classical
-    methods differ by 100x), each titled with its size.
+    methods differ by 100x, see log_seconds_axis), each titled with its size.
 
     Rows of different sizes never share a panel: a 4K time beside a 720p one compares nothing.
     A bar is named by its model, plus its backend and run where those differ within the panel.
@@ -296,7 +313,7 @@ def speed_bars(df: pd.DataFrame, title: str | None = None) -> go.Figure:
     sizes = sorted({s for s in df["_size"] if s is not None}, key=lambda s: s[0] * s[1])
     sizes += [None] if df["_size"].isna().any() else []
     titles = [frame_size_label(*s) if s is not None else "frame size not recorded" for s in sizes]
-    fig = make_subplots(rows=len(sizes), cols=1, subplot_titles=titles, vertical_spacing=0.3 / len(sizes))
+    fig = make_subplots(rows=len(sizes), cols=1, subplot_titles=titles, vertical_spacing=0.5 / len(sizes))
     for row, size in enumerate(sizes, start=1):
         sub = df[df["_size"].isna()] if size is None else df[df["_size"] == size]
         sub = sub.sort_values("seconds", kind="mergesort")
@@ -308,8 +325,8 @@ def speed_bars(df: pd.DataFrame, title: str | None = None) -> go.Figure:
         fig.add_bar(x=labels, y=sub["seconds"], marker_color=colours, showlegend=False,
                     text=[f"{v:.3g} s" for v in sub["seconds"]], textposition="outside", cliponaxis=False,
                     hovertemplate="%{x}<br>%{y:.3g} s per frame<extra></extra>", row=row, col=1)
-        fig.update_yaxes(type="log", title_text=f"seconds per {size[0]}x{size[1]} frame" if size else
-                         "seconds per frame", row=row, col=1)
+        fig.update_yaxes(title_text=f"seconds per {size[0]}x{size[1]} frame" if size else "seconds per frame",
+                         **log_seconds_axis(sub["seconds"]), row=row, col=1)
     fig.update_layout(title=title, template="plotly_white", height=120 + 330 * len(sizes),
                       margin={"l": 50, "r": 20, "t": 70 if title else 40, "b": 90})
     fig.update_xaxes(tickangle=-30)

@@ -164,6 +164,9 @@ def test_speed_bars_one_panel_per_frame_size():
     assert list(large.x) == ["richardson_lucy", "res_unet-camera"] and list(large.y) == [19.8, 29.1]
     assert "720x1280" in fig.layout.yaxis.title.text and "2160x3840" in fig.layout.yaxis2.title.text
     assert fig.layout.yaxis.type == fig.layout.yaxis2.type == "log"
+    # Each panel scaled and labelled for its own times: 20-30 s has labels between 10 and 100.
+    assert list(fig.layout.yaxis.range) == [-3, 0] and list(fig.layout.yaxis2.range) == [1, 2]
+    assert list(fig.layout.yaxis2.tickvals) == [10, 20, 50, 100] and fig.layout.yaxis2.ticktext[1] == "20 s"
     # Two runs (or backends) at one size: the bars say which is which.
     twice = plots.speed_bars(pd.concat([df[:1], df[:1].assign(seconds=0.5, run="speed-again")]))
     assert list(twice.data[0].x) == ["res_unet-camera · speed-again", "res_unet-camera · speed-720x1280"]
