@@ -29,7 +29,6 @@ import argparse
 import contextlib
 import functools
 import logging
-import math
 import os
 import re
 import shutil
@@ -37,7 +36,8 @@ import tempfile
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterator
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
@@ -102,14 +102,19 @@ STRENGTH = {
 # The slider as built spans every blur type, so an API call is checked against the chosen type's
 # own range in the handler (Gradio refuses values outside what the component was built with).
 SLIDER_RANGE = (min(v[0] for v in STRENGTH.values()), max(v[1] for v in STRENGTH.values()))
+# Model labels stay short enough for the dropdown on a phone (about 40 characters show); the
+# dropdown's info line says what the tags mean.
 BASELINE_NOTES = {
-    "blurred": "the input unchanged: the score to beat",
-    "wiener": "classical, true kernel: needs 'Blur it first'",
-    "richardson_lucy": "classical, true kernel: needs 'Blur it first'",
-    "blind_wiener": "classical, blind: assumes Gaussian blur",
-    "blind_psf": "classical, blind: finds a large defocus disc / straight shake in the photo",
-    "multiframe_wiener": "classical, blind, 3 frames: fits the camera path, 15-40 s",
+    "blurred": "the input unchanged",
+    "wiener": "classical, true kernel",
+    "richardson_lucy": "classical, true kernel",
+    "blind_wiener": "classical, Gaussian",
+    "blind_psf": "classical, large blur",
+    "multiframe_wiener": "classical, path fit",
 }
+MODEL_INFO = ("'large blur first': a large defocus or straight shake found in the photo is removed before the "
+              "network. 'true kernel': needs 'Blur it first'. 'path fit': fits the camera's path to three frames, "
+              "15-40 s a frame.")
 ORACLE_KIND = "oracle (given the true kernel)"
 OUTPUT_DIR = Path(tempfile.gettempdir()) / "deep-deblur-app"
 OUTPUT_MAX_AGE_S = 3600  # per-request output folders older than this are removed
@@ -353,11 +358,8 @@ def psf_variants(cfg: AppConfig, task: str) -> list[str]:
 def model_choices(cfg: AppConfig, task: str) -> list[tuple[str, str]]:
     """(label, name) pairs for the photo model dropdown: networks for `task` (the camera ones also
     as NAME+psf, first), then the baselines."""
-    kind = TASK_LABELS.get(task, task).split(" (")[0].lower()
-    psf = [(f"{name} (deconvolves a large defocus / straight shake first)", name)
-           for name in psf_variants(cfg, task)]
-    nets = [(f"{name} (network on the 3-frame path fit: frame triplets, 15-40 s)" if registry.takes_prior(info)
-             else f"{name} (network for {kind} blur)", name)
+    psf = [(f"{name} (large blur first)", name) for name in psf_variants(cfg, task)]
+    nets = [(f"{name} (path fit)" if registry.takes_prior(info) else f"{name} (network)", name)
             for name, info in registry.shipped(cfg.weights_dir, strict=False).items() if info.takes(task)]
     return psf + nets + baseline_choices(task=task)
 
@@ -439,14 +441,27 @@ def _check_task(task: str) -> str:
     return task
 
 
+def time_left(started: float, done: int, total: int | None) -> str:
+    """' · about 40 s left': the units still to do (tiles, views, frames) at the pace measured on
+    those done since `started` (time.perf_counter()); '' before the first one, at the end, or when
+    the total is unknown. This, not Gradio's guess, is the time a visitor is told (see UntimedEvents)."""
+    if not total or done <= 0 or done >= total:
+        return ""
+    left = (time.perf_counter() - started) / done * (total - done)
+    return f" · about {max(1, round(left))} s left" if left < 90 else f" · about {round(left / 60)} min left"
+
+
 def _run(restorer, frames: np.ndarray, kernel: np.ndarray | None, progress: gr.Progress,
          stop: Callable[[], None]) -> np.ndarray:
-    """Call a restorer, wiring a network's per-tile progress to the Gradio progress bar and
-    stopping between tiles once the visitor has left."""
+    """Call a restorer, wiring a network's per-tile progress (and the time left at its pace) to the
+    Gradio progress bar and stopping between tiles once the visitor has left."""
     if isinstance(restorer, Deblurrer):
+        started = time.perf_counter()
+
         def on_tile(done: int, total: int | None) -> None:
             stop()
-            progress((done, total), desc=f"Deblurring with {restorer.name}", unit="tiles")
+            progress((done, total), desc=f"Deblurring with {restorer.name}{time_left(started, done, total)}",
+                     unit="tiles")
 
         return restorer(frames, kernel=kernel, progress=on_tile)
     progress(None, desc=f"Running {restorer.name}")
@@ -504,6 +519,34 @@ def check_cost(model: str, cfg: AppConfig, h: int, w: int, ensemble: bool) -> bo
                        f"takes photos of up to {MAX_SLOW_PIXELS / 1e6:g} MP and this one is {size}: pick another "
                        f"model, crop the photo, or run `python -m deblur` with --model {model} on your own machine")
     return slow or h * w * views > SMALL_PIXELS
+
+
+class UntimedEvents(defaultdict):
+    """Gradio's record of each event's mean run time (its queue's process_time_per_fn), which
+    hides the events in `untimed`: for those the queue sends no ETA, and the page shows the time
+    elapsed, the place in the queue and the handler's own progress (tiles or frames done and the
+    time left at their measured pace, see time_left) instead.
+
+    Gradio's ETA for an event is the mean of its past runs, and a compute event's runs range from
+    0.3 s (a small photo) to minutes (a 1 MP self-ensemble, a three-frame restorer): for a long job
+    it was 20-40x off (issue 27: "about 1 s" shown for a 135 s wait). Gradio 6.31 has no setting
+    for an event's expected duration, nor for hiding only the ETA (show_progress="hidden" hides
+    the progress too), hence this stand-in (installed by untime_compute_events).
+    """
+
+    def __init__(self, default_factory: Callable[[], object], untimed: Iterable[object]):
+        super().__init__(default_factory)
+        self.untimed = frozenset(untimed)
+
+    def __contains__(self, fn: object) -> bool:
+        return fn not in self.untimed and super().__contains__(fn)
+
+
+def untime_compute_events(demo: gr.Blocks) -> None:
+    """No Gradio ETA for the events of the "compute" concurrency group (see UntimedEvents)."""
+    queue = demo._queue  # created by demo.queue(); Gradio keeps it for launch()
+    compute = [fn for fn in demo.fns.values() if fn.concurrency_id == "compute"]
+    queue.process_time_per_fn = UntimedEvents(queue.process_time_per_fn.default_factory, compute)
 
 
 @contextlib.contextmanager
@@ -729,13 +772,24 @@ def model_changed(model: str, blur_first: bool):
     return gr.update(value=blur_first)
 
 
+# The one-click examples, most visibly improved by the default camera model first (res_unet-camera+psf,
+# looked at side by side: `python bench/gallery.py`, README "Real photos"): a misfocused page that becomes
+# readable; a shaken page whose lines can be made out; a shaken clock whose outline and hands appear
+# (with ghost rims); a licence plate that loses its grain but stays unreadable; two video frames that
+# hardly change (bikes_100 comes back as it was: its blur is a passing car's, not the camera's).
+# Photos not listed here follow in name order.
+GALLERY_ORDER = ("text_defocus", "text_motion", "clock", "licenseplate_motion", "bikes_200", "bikes_100")
+
+
 def gallery_photos(cfg: AppConfig) -> list[Path]:
-    """The real-photo examples: every PNG in cfg.gallery_dir ([] when the folder is missing)."""
+    """The real-photo examples: every PNG in cfg.gallery_dir, in GALLERY_ORDER, then by name
+    ([] when the folder is missing)."""
     folder = Path(cfg.gallery_dir)
     if not folder.is_dir():
         return []
+    rank = {stem: i for i, stem in enumerate(GALLERY_ORDER)}
     return sorted((p for p in folder.iterdir() if p.suffix.lower() == ".png" and p.is_file()),
-                  key=lambda p: p.name.lower())
+                  key=lambda p: (rank.get(p.stem, len(rank)), p.name.lower()))
 
 
 def pick_gallery_photo(caption: str | None, cfg: AppConfig = AppConfig()):
@@ -753,46 +807,52 @@ def pick_gallery_photo(caption: str | None, cfg: AppConfig = AppConfig()):
 
 
 def build_deblur_tab(cfg: AppConfig) -> Callable[[gr.Blocks], None]:
+    """Upload, the Deblur button and the examples first, the result beside them (below on a phone):
+    all within the first 1280 x 800 screen. Everything a first visit needs no choice for (blur type,
+    model, 'Blur it first', the self-ensemble, the sharp built-in photos) is in the closed Options."""
     examples = gallery_photos(cfg)
-    with gr.Row():
-        with gr.Column(scale=2):
-            upload = gr.File(label="Photo (PNG, JPEG, TIFF, WebP, BMP...)", file_count="single",
-                             elem_id="photo-upload")
-            preview = gr.Image(label="Your photo", type="numpy", interactive=False, height=240,
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=2, min_width=320):
+            upload = gr.File(label="Your blurry photo (PNG, JPEG, TIFF, WebP, BMP...)", file_count="single",
+                             height=140, elem_id="photo-upload")
+            # Shown once a photo is uploaded (hidden while empty: it would push the examples down).
+            preview = gr.Image(label="Your photo", type="numpy", interactive=False, height=170, visible=False,
                                elem_id="photo-preview")
-            gallery = gr.Gallery(value=[(str(p), p.stem) for p in examples], visible=bool(examples),
-                                 label="Real blurry photos: click one to deblur it", columns=6, height=150,
-                                 allow_preview=False, elem_id="examples-gallery")
-            example = gr.Dropdown(choices=list(BUILTIN_NAMES), value=None, label="...or a built-in (sharp) example",
-                                  elem_id="example")
-            task = gr.Radio(choices=[(TASK_LABELS[t], t) for t in TASKS], value=DEFAULT_TASK, label="Blur type",
-                            elem_id="blur-type")
-            task_note = gr.Markdown(blur_type_note(DEFAULT_TASK), elem_id="blur-type-note")
-            # Any value is accepted here and validated by the handler against the weights shipped
-            # now (Gradio would otherwise refuse every model of the other blur types, and any
-            # network shipped after the server started, in API calls).
-            model = gr.Dropdown(choices=model_choices(cfg, DEFAULT_TASK), value=default_model(cfg, DEFAULT_TASK),
-                                allow_custom_value=True, label="Model", elem_id="model")
-            blur_first = gr.Checkbox(value=False, label="Blur it first (then score against the original)",
-                                     info="Applies the blur type's synthetic blur to your sharp photo, exactly as "
-                                          "the leaderboards do, deblurs it and shows PSNR / SSIM against the "
-                                          "original.")
-            lo, hi, step, value, label = STRENGTH[DEFAULT_TASK]
-            strength = gr.Slider(*SLIDER_RANGE, value=value, step=step, label=label, visible=False,
-                                 elem_id="strength")
-            ensemble = gr.Checkbox(value=False, label="Self-ensemble (networks: 8x slower, a little sharper)",
-                                   info="Averages the network's outputs on the 8 flips and rotations of "
-                                        "the photo: +0.1 to +0.5 dB on the builtin leaderboards. Photos of up "
-                                        f"to {MAX_ENSEMBLE_PIXELS / 1e6:g} MP.",
-                                   elem_id="ensemble")
             run = gr.Button("Deblur", variant="primary", elem_id="deblur-button")
-            gr.Markdown(f"Photos up to {MAX_SIDE} x {MAX_SIDE} px ({MAX_PIXELS / 1e6:.1f} MP) are deblurred at "
-                        "full resolution: in one pass up to 1.5 MP, in overlapping tiles above; larger ones are "
-                        "refused ('Blur it first': 11 x 11 to 3840 x 2160; the self-ensemble and the three-frame "
-                        f"restorers: up to {MAX_SLOW_PIXELS / 1e6:g} MP). Grey, RGBA and 16-bit images are "
-                        "converted to 8-bit RGB.")
-        with gr.Column(scale=3):
-            slider = gr.ImageSlider(label="Before / after", type="numpy", elem_id="result-slider")
+            gallery = gr.Gallery(value=[(str(p), p.stem) for p in examples], visible=bool(examples),
+                                 label="...or click a real blurry photo to deblur it", columns=3, height="auto",
+                                 object_fit="cover", allow_preview=False, elem_id="examples-gallery")
+            with gr.Accordion("Options: blur type, model, more", open=False, elem_id="options"):
+                task = gr.Radio(choices=[(TASK_LABELS[t], t) for t in TASKS], value=DEFAULT_TASK,
+                                label="Blur type", elem_id="blur-type")
+                task_note = gr.Markdown(blur_type_note(DEFAULT_TASK), elem_id="blur-type-note")
+                # Any value is accepted here and validated by the handler against the weights shipped
+                # now (Gradio would otherwise refuse every model of the other blur types, and any
+                # network shipped after the server started, in API calls).
+                model = gr.Dropdown(choices=model_choices(cfg, DEFAULT_TASK), value=default_model(cfg, DEFAULT_TASK),
+                                    allow_custom_value=True, label="Model", elem_id="model", info=MODEL_INFO)
+                example = gr.Dropdown(choices=list(BUILTIN_NAMES), value=None,
+                                      label="...or a sharp built-in photo (for 'Blur it first')", elem_id="example")
+                blur_first = gr.Checkbox(value=False, label="Blur it first (then score against the original)",
+                                         info="Applies the blur type's synthetic blur to your sharp photo, exactly "
+                                              "as the leaderboards do, deblurs it and shows PSNR / SSIM against the "
+                                              "original.")
+                lo, hi, step, value, label = STRENGTH[DEFAULT_TASK]
+                strength = gr.Slider(*SLIDER_RANGE, value=value, step=step, label=label, visible=False,
+                                     elem_id="strength")
+                ensemble = gr.Checkbox(value=False, label="Self-ensemble (networks: 8x slower, a little sharper)",
+                                       info="Averages the network's outputs on the 8 flips and rotations of "
+                                            "the photo: +0.1 to +0.5 dB on the builtin leaderboards. Photos of up "
+                                            f"to {MAX_ENSEMBLE_PIXELS / 1e6:g} MP.",
+                                       elem_id="ensemble")
+                gr.Markdown(f"Photos up to {MAX_SIDE} x {MAX_SIDE} px ({MAX_PIXELS / 1e6:.1f} MP) are deblurred at "
+                            "full resolution: in one pass up to 1.5 MP, in overlapping tiles above; larger ones are "
+                            "refused ('Blur it first': 11 x 11 to 3840 x 2160; the self-ensemble and the "
+                            f"three-frame restorers: up to {MAX_SLOW_PIXELS / 1e6:g} MP). Grey, RGBA and 16-bit "
+                            "images are converted to 8-bit RGB.")
+        with gr.Column(scale=3, min_width=320):
+            slider = gr.ImageSlider(label="Before / after: drag the handle to compare", type="numpy", max_height=460,
+                                    elem_id="result-slider")
             report = gr.Markdown(elem_id="report")
             download = gr.File(label="Full-resolution result (PNG)", elem_id="download")
 
@@ -803,11 +863,21 @@ def build_deblur_tab(cfg: AppConfig) -> Callable[[gr.Blocks], None]:
 
     show_preview = user_errors(preview_photo)
     # .upload / .input fire on the visitor's action only, so clearing the other source cannot loop.
-    upload.upload(lambda f: (None, show_preview(f, cfg)), inputs=upload, outputs=[example, preview],
-                  api_visibility="private")
-    upload.clear(lambda: None, outputs=preview, queue=False, api_visibility="private")
-    example.input(lambda name: (None, builtin_image(name) if name in BUILTIN_NAMES else None), inputs=example,
-                  outputs=[upload, preview], queue=False, api_visibility="private")
+    # A file that cannot be read fails in the preview's event, whose outputs are the upload box
+    # (left as it is, but marked "Error" on a failure, until the next file) and the preview: Gradio
+    # marks every output of a failed event, so the built-in example dropdown is cleared by a
+    # separate event that cannot fail.
+    def on_upload(upload):
+        img = show_preview(upload, cfg)
+        return gr.skip(), gr.update(value=img, visible=img is not None)
+
+    upload.upload(on_upload, inputs=upload, outputs=[upload, preview], api_visibility="private")
+    upload.upload(lambda: None, outputs=example, queue=False, api_visibility="private")
+    upload.clear(lambda: (gr.skip(), gr.update(value=None, visible=False)), outputs=[upload, preview], queue=False,
+                 api_visibility="private")  # the upload box as an output too: its "Error" mark goes with the file
+    example.input(lambda name: (None, gr.update(value=builtin_image(name) if name in BUILTIN_NAMES else None,
+                                                visible=name in BUILTIN_NAMES)),
+                  inputs=example, outputs=[upload, preview], queue=False, api_visibility="private")
     type_outputs = [model, strength, task_note]
     task.input(functools.partial(blur_type_changed, cfg=cfg), inputs=task, outputs=type_outputs,
                queue=False, api_visibility="private")
@@ -817,20 +887,23 @@ def build_deblur_tab(cfg: AppConfig) -> Callable[[gr.Blocks], None]:
                       queue=False, api_visibility="private")
     photo_inputs = [upload, example, task, model, blur_first, strength, ensemble]
     photo_outputs = [slider, download, report]
+    # scroll_to_output: on a phone the result is below the examples; the page scrolls to it if out of view.
     run.click(run_photo, inputs=photo_inputs, outputs=photo_outputs, api_name="deblur", concurrency_id="compute",
-              concurrency_limit=COMPUTE_WORKERS)
+              concurrency_limit=COMPUTE_WORKERS, scroll_to_output=True)
 
     def on_pick(evt: gr.SelectData):
         caption = evt.value.get("caption") if isinstance(evt.value, dict) else None
         if caption is None and isinstance(evt.index, int) and 0 <= evt.index < len(photos := gallery_photos(cfg)):
             caption = photos[evt.index].stem
-        return user_errors(pick_gallery_photo)(caption, cfg)
+        *picked, _ = user_errors(pick_gallery_photo)(caption, cfg)
+        # The slider shows the example in a moment; a preview beside it would only push the examples down.
+        return *picked, gr.update(value=None, visible=False)
 
     # One click: the example becomes the photo (blur type "Real photo") and is deblurred at once.
     gallery.select(on_pick, outputs=[upload, example, task, *type_outputs, blur_first, preview],
                    api_visibility="private").success(
         run_photo, inputs=photo_inputs, outputs=photo_outputs, concurrency_id="compute",
-        concurrency_limit=COMPUTE_WORKERS, api_visibility="private")
+        concurrency_limit=COMPUTE_WORKERS, api_visibility="private", scroll_to_output=True)
 
     def refresh_gallery():
         photos = gallery_photos(cfg)
@@ -947,7 +1020,7 @@ def deblur_clip(video, model: str, progress: gr.Progress = gr.Progress(), reques
 
         def on_frame(done: int, total: int | None) -> None:
             stop()
-            progress((done, n), desc=f"Deblurring with {model}", unit="frames")
+            progress((done, n), desc=f"Deblurring with {model}{time_left(t0, done, n)}", unit="frames")
 
         def restored() -> Iterator[np.ndarray]:
             for i, frame in enumerate(deblur_video(restorer, decoded(), progress=on_frame)):
@@ -981,7 +1054,7 @@ def build_video_tab(cfg: AppConfig) -> Callable[[gr.Blocks], None]:
         with gr.Column(scale=3):
             slider = gr.ImageSlider(label="Before / after (middle frame)", type="numpy")
             player = gr.Video(label="Restored clip", interactive=False)
-            download = gr.File(label="Restored clip (MP4)")
+            download = gr.File(label="Restored clip (MP4)", elem_id="video-download")
             report = gr.Markdown()
 
     def run_clip(video, model, state=None, progress=gr.Progress(), request: gr.Request = None):  # noqa: B008
@@ -1067,18 +1140,6 @@ def kind_label(model: str, kind) -> str:
     return ORACLE_KIND if restorer is not None and restorer.needs_kernel else kind
 
 
-def decade_ticks(fig, seconds: pd.Series):
-    """A log axis labelled at powers of ten only ("0.01 s", "0.1 s", "1 s"), none in between."""
-    values = pd.to_numeric(seconds, errors="coerce")
-    values = values[values > 0]
-    if values.empty:
-        return fig
-    lo, hi = math.floor(math.log10(values.min())), math.ceil(math.log10(values.max()))
-    ticks = [10.0**e for e in range(lo, max(hi, lo + 1) + 1)]
-    fig.update_yaxes(tickmode="array", tickvals=ticks, ticktext=[f"{t:g} s" for t in ticks], minor_showgrid=False)
-    return fig
-
-
 def sweep_view(choice: str | None, cfg: AppConfig = AppConfig()):
     tables, _ = read_published(cfg.leaderboards_dir)
     rows, _, choice = _select(tables["sweep"], choice)
@@ -1108,9 +1169,9 @@ def refresh_leaderboards(cfg: AppConfig = AppConfig()):
     notes += [f"Skipped {p}." for p in problems]
     bars, table = leaderboard_view(lb_choice, cfg)
     if not speed.empty:
-        speed = speed.assign(model=speed["model"] + (" · " + speed["run"] if speed["run"].nunique() > 1 else ""))
-        speed_fig = decade_ticks(plots.speed_bars(speed, title="Speed"), speed["seconds"] if "seconds" in speed
-                                 else pd.Series(dtype=float))
+        # One panel per frame size (plots.speed_bars); a bar names its run only where two runs share a size.
+        speed_fig = plots.speed_bars(speed, title="Seconds per frame, one panel per frame size (blue: networks, "
+                                                  "orange: classical methods)")
     else:
         speed_fig = plots.empty_figure("no published speed table yet", height=160)
     return ("\n\n".join(notes), gr.update(choices=lb_options, value=lb_choice), bars, table,
@@ -1179,12 +1240,17 @@ def training_view(cfg: AppConfig = AppConfig()):
     models = list(dict.fromkeys(logs["model"]))
     notes.insert(0, f"Per-epoch training curves of {len(models)} model(s): {', '.join(models)}, from "
                     f"`{_shown(cfg.weights_dir)}/*.log.csv` (validation on held-out samples).")
+    psnr_loss = [m for m in models
+                 if "loss" in logs and plots.trained_on_psnr_loss(logs.loc[logs["model"] == m, "loss"])]
+    if psnr_loss:
+        notes.insert(1, f"Trained on the PSNR loss (minus PSNR in dB, its own panel): {', '.join(psnr_loss)}; the "
+                        "others on L1. Validation is L1 for every model.")
     return plots.training_curves(logs), "\n\n".join(notes)
 
 
 def build_training_tab(cfg: AppConfig) -> Callable[[gr.Blocks], None]:
     message = gr.Markdown()
-    figure = gr.Plot(label="Loss, MSE, PSNR and SSIM per epoch", elem_id="training-curves")
+    figure = gr.Plot(label="Training curves: loss, MSE, PSNR and SSIM per epoch", elem_id="training-curves")
     fn = functools.partial(training_view, cfg=cfg)
 
     def on_load(demo: gr.Blocks) -> None:
@@ -1194,6 +1260,27 @@ def build_training_tab(cfg: AppConfig) -> Callable[[gr.Blocks], None]:
 
 
 # --------------------------------------------------------------------------------- the app
+
+
+# The examples gallery is as tall as its thumbnails (Gradio 6.31 gives it a 450 px minimum otherwise);
+# on a phone its six thumbnails are one row without captions, so the result starts higher up. An empty
+# download box is one line high (236 px otherwise).
+# The charts are several panels side by side: on a phone they keep a readable width and scroll
+# sideways instead of squeezing their panels into each other.
+CSS = """
+#examples-gallery .grid-wrap { min-height: 0; height: auto; }
+#download .empty, #video-download .empty { min-height: 0; height: 56px; }
+@media (max-width: 640px) {
+  #examples-gallery .grid-container { grid-template-columns: repeat(6, minmax(0, 1fr)) !important; gap: 4px; }
+  #examples-gallery .caption-label { display: none; }
+}
+#leaderboard-bars .js-plotly-plot, #sweep-curves .js-plotly-plot, #speed-bars .js-plotly-plot,
+#training-curves .js-plotly-plot { min-width: 720px; }
+#leaderboard-bars, #sweep-curves, #speed-bars, #training-curves { overflow-x: auto !important; }
+"""
+# What the app does, in one sentence: the first thing a visitor reads.
+INTRO = ("Makes blurry photos and short videos sharper: upload a photo or click an example below, then drag "
+         "the slider to compare before and after.")
 
 
 def status_markdown(cfg: AppConfig = AppConfig()) -> str:
@@ -1214,10 +1301,7 @@ def build_demo(weights_dir: str | Path = WEIGHTS_DIR, leaderboards_dir: str | Pa
     demo = CheckedBlocks(title="deep-deblur", analytics_enabled=False, delete_cache=(3600, 3600))
     demo.file_check = functools.partial(uploaded_file, cfg=cfg)
     with demo:
-        gr.Markdown("# deep-deblur\nRemove the blur of real photos, Gaussian and motion blur from photos and "
-                    "video with the CNNs of *Deep Image Deblurring* (CARLO_NET, KAIST_NET, ATROUS_NET), the "
-                    "project's own networks and classical baselines.")
-        status = gr.Markdown(status_markdown(cfg), elem_id="status")
+        gr.Markdown(f"# deep-deblur\n{INTRO}", elem_id="intro")
         with gr.Tabs():
             with gr.Tab("Deblur", id="deblur"):
                 deblur_load = build_deblur_tab(cfg)
@@ -1227,6 +1311,11 @@ def build_demo(weights_dir: str | Path = WEIGHTS_DIR, leaderboards_dir: str | Pa
                 leaderboards_load = build_leaderboards_tab(cfg)
             with gr.Tab("Training curves", id="training"):
                 training_load = build_training_tab(cfg)
+        # Which networks are shipped (and what was left out, and why) is for whoever runs the app:
+        # below the tabs and closed, not in a visitor's first screen; open when something is wrong.
+        with gr.Accordion("Models on this server", open=bool(weights_problems(cfg)) or not networks(cfg),
+                          elem_id="status-accordion"):
+            status = gr.Markdown(status_markdown(cfg), elem_id="status")
         demo.load(functools.partial(status_markdown, cfg=cfg), outputs=status, api_visibility="private")
         for register in (deblur_load, video_load, leaderboards_load, training_load):
             register(demo)
@@ -1237,6 +1326,7 @@ def build_demo(weights_dir: str | Path = WEIGHTS_DIR, leaderboards_dir: str | Pa
     # compute_lane); every other event runs one at a time. Further requests queue, and each
     # visitor sees their place in the queue.
     demo.queue(max_size=32, default_concurrency_limit=1)
+    untime_compute_events(demo)
     return demo
 
 
@@ -1261,14 +1351,14 @@ def launch(demo: gr.Blocks, host: str, port: int, share: bool = False) -> str | 
     """
     try:
         demo.launch(server_name=host, server_port=port, share=share, prevent_thread_lock=True,
-                    show_error=False, max_file_size=MAX_UPLOAD, allowed_paths=[str(GALLERY_DIR)])
+                    show_error=False, max_file_size=MAX_UPLOAD, allowed_paths=[str(GALLERY_DIR)], css=CSS)
     except Exception as exc:  # noqa: BLE001 - any tunnel failure; the local server is what matters
         if not share:
             raise
         print(f"--share: could not create a public link ({' '.join(str(exc).split())}); serving locally only")
         demo.close()
         demo.launch(server_name=host, server_port=port, share=False, prevent_thread_lock=True,
-                    show_error=False, max_file_size=MAX_UPLOAD, allowed_paths=[str(GALLERY_DIR)])
+                    show_error=False, max_file_size=MAX_UPLOAD, allowed_paths=[str(GALLERY_DIR)], css=CSS)
     if share and not demo.share_url:
         print(f"--share: no public link could be created (no internet access?); still serving locally at "
               f"{demo.local_url}", flush=True)

@@ -582,6 +582,80 @@ def test_gallery_examples_list_the_pngs_there(cfg, tmp_path):
     assert gallery.visible and len(gallery.value) == 2
 
 
+def test_examples_start_with_the_most_visible_improvement(cfg, tmp_path):
+    """Issue 27: the first one-click example is one the default model visibly improves (a
+    misfocused page that becomes readable), the unchanged video frame comes last; photos not
+    ranked in GALLERY_ORDER follow in name order."""
+    shipped = [p.stem for p in app.gallery_photos(app.AppConfig())]
+    assert shipped[0] == "text_defocus" and shipped[-1] == "bikes_100"
+    assert set(shipped) == set(app.GALLERY_ORDER)  # every shipped example is ranked
+    for name in ("zz_new", "bikes_100", "aa_new", "text_defocus"):
+        Image.fromarray(builtin_image("coffee")[:40, :50]).save(tmp_path / f"{name}.png")
+    ranked = app.gallery_photos(app.AppConfig(cfg.weights_dir, cfg.leaderboards_dir, cfg.tile, tmp_path))
+    assert [p.stem for p in ranked] == ["text_defocus", "bikes_100", "aa_new", "zz_new"]
+    demo = app.build_demo(cfg.weights_dir, cfg.leaderboards_dir)
+    gallery = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "examples-gallery")
+    assert gallery.value[0]["caption"] == "text_defocus"
+
+
+def test_bad_upload_marks_only_the_upload(cfg, files):
+    """Issue 27: Gradio marks every output of a failed event "Error"; the upload's only event that
+    can fail (reading the file for the preview) has the upload box and the preview as its outputs,
+    so the built-in example dropdown never shows "Error" after a bad upload."""
+    demo = app.build_demo(cfg.weights_dir, cfg.leaderboards_dir)
+    blocks = {getattr(b, "elem_id", None): b for b in demo.blocks.values()}
+    upload, preview, example = blocks["photo-upload"], blocks["photo-preview"], blocks["example"]
+    on_upload = [f for f in demo.fns.values() if any(t[0] == upload._id and t[1] == "upload" for t in f.targets)]
+    failed = []
+    for f in on_upload:
+        try:
+            f.fn(*[str(files["text"])] * len(f.inputs))
+        except gr.Error as exc:
+            failed.append((f, exc.message))
+    assert len(failed) == 1 and "notes.txt" in failed[0][1]
+    assert failed[0][0].outputs == [upload, preview]  # marked "Error": the upload box, and the preview
+    assert any(example in f.outputs for f in on_upload)  # the dropdown is still cleared, by an event that cannot fail
+
+
+def test_queue_shows_the_measured_time_left_not_a_mean_of_past_runs(server, files, monkeypatch):
+    """Issue 27: Gradio's ETA for an event is the mean of its past runs (a fast photo makes a
+    25-tile job look like a second); the compute events send none, and the progress says the
+    tiles done and the time left at their measured pace."""
+    import httpx
+    from gradio_client import Client, handle_file
+
+    Client(server.local_url, verbose=False).predict(handle_file(str(files["rgb"])), None, "gaussian", "blurred",
+                                                    False, 1.5, False, api_name="/deblur")  # a fast past run
+    slow_carlo(monkeypatch, delay=0.2)  # astronaut: 25 tiles of 0.2 s
+    index = next(i for i, f in server.fns.items() if f.api_name == "deblur")
+    session = uuid.uuid4().hex[:11]
+    messages = []
+    with httpx.Client(timeout=120) as http:
+        http.post(f"{server.local_url}gradio_api/queue/join", json={
+            "data": [None, "astronaut", "gaussian", "carlo_net-gaussian", False, 1.5, False],
+            "fn_index": index, "session_hash": session, "event_data": None, "trigger_id": None,
+        }).raise_for_status()
+        with http.stream("GET", f"{server.local_url}gradio_api/queue/data", params={"session_hash": session}) as sse:
+            for line in sse.iter_lines():
+                if line.startswith("data:"):
+                    messages.append(json.loads(line[5:]))
+                    if messages[-1].get("msg") == "process_completed":
+                        break
+    assert messages[-1]["success"], messages[-1]
+    starts = [m for m in messages if m.get("msg") == "process_starts"]
+    assert starts and all(m.get("eta") is None for m in starts)
+    assert all(m.get("rank_eta") is None for m in messages if m.get("msg") == "estimation")
+    descs = [u.get("desc") or "" for m in messages if m.get("msg") == "progress" for u in m["progress_data"]]
+    assert any(re.fullmatch(r"Deblurring with slow · about \d+ s left", d) for d in descs), descs
+
+
+def test_time_left_is_the_measured_pace():
+    started = time.perf_counter() - 10.0  # 10 s for the units done so far
+    assert app.time_left(started, 5, 20) == " · about 30 s left"
+    assert app.time_left(started, 1, 20) == " · about 3 min left"
+    assert app.time_left(started, 0, 20) == app.time_left(started, 20, 20) == app.time_left(started, 3, None) == ""
+
+
 def test_leaderboard_table_calls_true_kernel_baselines_oracles(cfg):
     _, table = app.leaderboard_view(None, cfg)
     kinds = dict(zip(table["model"], table["kind"]))

@@ -114,7 +114,7 @@ def upload_photo(page, url: str, photo: Path, shots: Path, attempts: int = 3) ->
 
 
 def choose_gaussian(page) -> None:
-    """Pick the Gaussian blur type and wait until the model list has switched to its network.
+    """Open the Options, pick the Gaussian blur type and wait until the model list has switched to its network.
 
     The page's own load event also fills the model list, for the blur type the page had then; on a
     busy machine it can land after the click and put the Real photo list back (seen 4 times in 6
@@ -123,6 +123,9 @@ def choose_gaussian(page) -> None:
     from playwright.sync_api import expect
 
     model, blur_type = page.locator("#model input"), page.locator("#blur-type")
+    if not blur_type.is_visible():  # the blur type and the model are in the closed Options accordion
+        page.get_by_text("Options: blur type, model, more").click()
+        blur_type.wait_for()
     for attempt in range(3):
         if attempt:
             blur_type.get_by_text("Real photo", exact=True).click()  # the same choice again fires nothing
@@ -205,3 +208,51 @@ def test_closing_the_page_frees_the_worker(served, page, tmp_path, monkeypatch):
     waited = time.time() - closed
     assert "blurred" in report and waited < 10, f"the next request waited {waited:.1f} s"
     assert slow.calls <= calls + 1  # at most the tile that was running
+
+
+def test_first_screen_on_desktop_and_phone(served, page, tmp_path):
+    """Issue 27's first minute: at 1280 x 800 the Deblur button, the examples (the most improved
+    first) and the result are in the first screen, and at 390 x 844 the button and the examples;
+    the model's label is not clipped at either width; a file that is not a photo shows its error
+    without marking the built-in example dropdown "Error"."""
+    from playwright.sync_api import expect
+
+    shots = Path(os.environ.get("APP_SCREENSHOTS", tmp_path))
+    shots.mkdir(parents=True, exist_ok=True)
+
+    def bottom(selector: str) -> float:
+        box = page.locator(selector).bounding_box()
+        return box["y"] + box["height"]
+
+    def label_fits() -> bool:
+        return page.locator("#model input").evaluate("i => i.scrollWidth <= i.clientWidth")
+
+    page.set_viewport_size({"width": 1280, "height": 800})
+    with page.expect_request(re.compile(r"/heartbeat/")):
+        page.goto(served)
+    page.locator("#examples-gallery .thumbnail-item").first.wait_for()
+    assert page.locator("#examples-gallery .caption-label").first.inner_text() == "text_defocus"
+    for selector in ("#deblur-button", "#examples-gallery", "#result-slider"):
+        assert bottom(selector) <= 800, (selector, bottom(selector))
+    page.screenshot(path=str(shots / "app-first-screen-1280x800.png"))
+
+    page.get_by_text("Options: blur type, model, more").click()
+    page.locator("#model input").wait_for()
+    assert label_fits(), page.locator("#model input").input_value()
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a photo\n")
+    page.locator("#photo-upload input[type=file]").set_input_files(str(notes))
+    page.locator(".toast-body").get_by_text("notes.txt").first.wait_for()
+    expect(page.locator("#photo-upload")).to_contain_text("Error")  # the error is where the file was dropped
+    expect(page.locator("#example")).not_to_contain_text("Error")
+    page.screenshot(path=str(shots / "app-bad-upload.png"))
+
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.wait_for_timeout(500)
+    assert label_fits(), page.locator("#model input").input_value()
+    page.get_by_text("Options: blur type, model, more").click()  # closed again: the phone's first screen
+    page.wait_for_timeout(500)
+    page.evaluate("window.scrollTo(0, 0)")
+    for selector in ("#deblur-button", "#examples-gallery"):
+        assert bottom(selector) <= 844, (selector, bottom(selector))
+    page.screenshot(path=str(shots / "app-first-screen-390x844.png"))
