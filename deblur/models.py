@@ -561,7 +561,9 @@ def macs_per_pixel(model: nn.Module, probe: int = 64) -> float:
     p = next(model.parameters(), None)
     x = torch.zeros(1, 3 * getattr(model, "input_frames", model.frames), side, side,
                     device=p.device if p is not None else "cpu")
-    kwargs = {"sigma": torch.ones(1, device=x.device)} if getattr(model, "takes_sigma", False) else {}
+    # a kernel-aware network is told a sigma, a denoiser prior its noise level
+    told = getattr(model, "takes_sigma", False) or getattr(model, "takes_noise_level", False)
+    kwargs = {"sigma": torch.ones(1, device=x.device)} if told else {}
     was_training = model.training
     model.eval()
     with torch.no_grad(), FlopCounterMode(display=False) as counter:

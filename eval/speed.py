@@ -319,13 +319,14 @@ def speed(args: argparse.Namespace, argv: list[str] | None = None) -> int:
         frames_n = int(getattr(fn, "frames", 1))
         dtype = "bf16" if getattr(fn, "bf16", False) else "fp32"
         macs = count_macs(module, frames_n, h, w) if module is not None else float("nan")
+        macs *= int(getattr(fn, "iterations", 1))  # a plug-and-play restorer runs its prior once per iteration
         params = sum(p.numel() for p in module.parameters()) if module is not None else 0
         achieved = macs / seconds / 1e9
         peak = peak_gflops[dtype] / 2.0
         rows.append({
             "model": name, "kind": kind, "weights": weights, "dtype": dtype if module is not None else "float64/numpy",
             "backend": backend,
-            "height": h, "width": w, "frames": frames_n, "tile": (fn.tile if fn.tiles(h, w) else "none") if module is not None else None,
+            "height": h, "width": w, "frames": frames_n, "tile": (fn.tile if fn.tiles(h, w) else "none") if hasattr(fn, "tiles") else None,
             "params": params, "seconds": seconds, "mp_per_s": h * w / 1e6 / seconds, "peak_mem_mb": mem,
             "gmacs_per_frame": macs / 1e9, "gmacs_per_mp": macs / 1e9 / (h * w / 1e6),
             "achieved_gmac_s": achieved, "peak_gmac_s": peak if module is not None else float("nan"),
