@@ -1274,8 +1274,8 @@ CSS = """
   #examples-gallery .grid-container { grid-template-columns: repeat(6, minmax(0, 1fr)) !important; gap: 4px; }
   #examples-gallery .caption-label { display: none; }
 }
-#leaderboard-bars .js-plotly-plot, #sweep-curves .js-plotly-plot, #speed-bars .js-plotly-plot,
-#training-curves .js-plotly-plot { min-width: 720px; }
+#leaderboard-bars .js-plotly-plot, #sweep-curves .js-plotly-plot, #speed-bars .js-plotly-plot { min-width: 720px; }
+#training-curves .js-plotly-plot { min-width: 960px; }
 #leaderboard-bars, #sweep-curves, #speed-bars, #training-curves { overflow-x: auto !important; }
 """
 # What the app does, in one sentence: the first thing a visitor reads.
