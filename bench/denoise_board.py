@@ -10,7 +10,8 @@ is told the true noise level where it takes one: denoiser_unet (its level map), 
 non-local means (h = 0.8 sigma, sigma given, fast mode) and bilateral (sigma_color = level).
 BM3D is the classical reference but its package is non-commercial: not a dependency here; the
 wavelet denoiser needs PyWavelets, not a dependency either.
-Writes per_image.csv and leaderboard.csv (mean PSNR / SSIM per set, method and level, and the
+Writes denoise_per_image.csv and denoise_board.csv (not a deblurring leaderboard, so the app's
+Leaderboards tab leaves it alone: mean PSNR / SSIM per set, method and level, and the
 worst image's PSNR).
 """
 
@@ -84,12 +85,12 @@ def main() -> None:
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     df = pd.DataFrame(rows)
-    df.to_csv(out / "per_image.csv", index=False, float_format="%.6g")
+    df.to_csv(out / "denoise_per_image.csv", index=False, float_format="%.6g")
     lb = (df.groupby(["set", "level", "method"])
             .agg(n=("image", "size"), psnr=("psnr", "mean"), ssim=("ssim", "mean"), worst_psnr=("psnr", "min"),
                  seconds=("seconds", "mean"))
             .reset_index().sort_values(["set", "level", "psnr"], ascending=[True, True, False]))
-    lb.to_csv(out / "leaderboard.csv", index=False, float_format="%.6g")
+    lb.to_csv(out / "denoise_board.csv", index=False, float_format="%.6g")
     print(lb.to_string(index=False))
 
 
