@@ -18,25 +18,11 @@ import math
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
+
+from deblur.blocks import ResBlock
 
 # Levels the denoiser is trained and used for: 0 .. 50/255 (plug-and-play starts near 49/255).
 MAX_LEVEL = 50.0 / 255.0
-
-
-class _Res(nn.Module):
-    """conv 3x3 - ReLU - conv 3x3, added to the input; the second conv starts scaled by 0.1."""
-
-    def __init__(self, c: int) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(c, c, 3, padding=1)
-        self.conv2 = nn.Conv2d(c, c, 3, padding=1)
-        with torch.no_grad():
-            self.conv2.weight.mul_(0.1)
-            self.conv2.bias.zero_()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.conv2(F.relu(self.conv1(x)))
 
 
 class DenoiserUNet(nn.Module):
@@ -60,14 +46,14 @@ class DenoiserUNet(nn.Module):
         self.encoders, self.downs, self.ups, self.decoders = (nn.ModuleList() for _ in range(4))
         c = width
         for n in blocks:
-            self.encoders.append(nn.Sequential(*[_Res(c) for _ in range(n)]))
+            self.encoders.append(nn.Sequential(*[ResBlock(c) for _ in range(n)]))
             self.downs.append(nn.Conv2d(c, 2 * c, 2, stride=2))
             c *= 2
-        self.mid = nn.Sequential(*[_Res(c) for _ in range(middle)])
+        self.mid = nn.Sequential(*[ResBlock(c) for _ in range(middle)])
         for n in reversed(blocks):
             self.ups.append(nn.Sequential(nn.Conv2d(c, 2 * c, 1, bias=False), nn.PixelShuffle(2)))
             c //= 2
-            self.decoders.append(nn.Sequential(*[_Res(c) for _ in range(n)]))
+            self.decoders.append(nn.Sequential(*[ResBlock(c) for _ in range(n)]))
         self.outro = nn.Conv2d(width, 3, 3, padding=1)
         # receptive-field radius: two 3x3 convs per block at its scale, plus the convs and downs
         reach = 2.0 + sum(2 * n * 2**lvl for lvl, n in enumerate(blocks)) * 2
