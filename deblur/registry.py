@@ -61,8 +61,8 @@ PRIOR_RESTORERS: dict[str, PriorRestorer] = {
     # camera's). lam: the best of 0.1 / 0.5 / 3 on corpus validation crops (bench/pnp_probe.py): 0.1 on
     # noise-free 8-bit blur, 3 on camera-like blur with sensor noise and JPEG (where it still trails RL)
     "pnp": PriorRestorer("denoiser_unet", lambda m, n: PnPDeconvolution(m, name=n, light="srgb", lam=0.1), True),
-    "pnp_linear": PriorRestorer("denoiser_unet", lambda m, n: PnPDeconvolution(m, name=n, light="linear", lam=3.0),
-                                True),
+    "pnp_linear": PriorRestorer("denoiser_unet", lambda m, n: PnPDeconvolution(m, name=n, light="linear", lam=3.0,
+                                                                              noise_from="denoiser"), True),
     # blind, three frames: the fitted camera path's kernels, one data step over the three views
     "multiframe_pnp": PriorRestorer("denoiser_unet", lambda m, n: MultiFramePnP(m, name=n), False, 3, ("motion",)),
 }

@@ -218,3 +218,15 @@ def test_multiframe_pnp_deblurs_a_triplet_and_leaves_a_still_alone():
     assert psnr(to_float(out), target) > psnr(to_float(frames[1]), target) + 1.0
     still = np.stack([to_uint8(sharp)] * 3)
     assert np.array_equal(restorer(still), still[1])  # no motion found: nothing to undo
+
+
+def test_the_shipped_prior_measures_a_photos_noise():
+    from deblur import registry
+
+    restorer = registry.load("pnp_linear")
+    assert restorer.noise_from == "denoiser"
+    smooth = B.apply_kernel(_photo(4, 192).astype(np.float64), B.gaussian_kernel(1.5))  # its own noise blurred away
+    assert restorer.noise_level(smooth) < 2 / 255
+    for std in (4, 8, 16):
+        noisy = smooth + std / 255 * np.random.default_rng(std).standard_normal(smooth.shape)
+        assert 0.6 * std / 255 < restorer.noise_level(noisy) < 1.25 * std / 255
