@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from skimage.restoration import uft
 
 from deblur.baselines import estimate_noise_std, middle_frame, pad_for_deconvolution, prepare_kernel
-from deblur.blur import apply_kernel, linear_to_srgb, srgb_to_linear
+from deblur.blur import linear_to_srgb, srgb_to_linear
 from deblur.denoiser import MAX_LEVEL, DenoiserUNet
 from deblur.io import to_float, to_uint8
 
@@ -317,8 +317,3 @@ class MultiFramePnP:
             x = data_step(z, self.lam * noise**2 / sigma**2)
             z = np.clip(denoise(self.model, x, min(float(sigma), MAX_LEVEL)), 0.0, 1.0)
         return to_uint8(z)
-
-
-def reblur(img: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-    """``img`` blurred by ``kernel`` (the forward model, for checks)."""
-    return apply_kernel(img, kernel)
