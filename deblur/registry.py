@@ -351,3 +351,22 @@ def load(name: str, blur: str | None = None, weights_dir: str | Path | None = No
         return PRIOR_RESTORERS[info.name].build(model, info.name)
     return Deblurrer(model, name=info.name, ensemble=info.ensemble or bool(opts.pop("ensemble", False)),
                      use_kernel=info.needs_kernel, psf=info.psf or bool(opts.pop("psf", False)), **opts)
+
+
+def catalog(blur: str | None = None, weights_dir: str | Path | None = None, kernel: bool = True,
+            strict: bool = True) -> dict[str, ModelInfo]:
+    """``names()`` with each name's ModelInfo, in the same order, from one reading of the weights
+    manifest: for a menu that labels and checks many names at once (the app), where ``lookup`` per
+    name would read the manifest once a name. Same arguments as ``names()``."""
+    nets = {n: i for n, i in shipped(weights_dir, strict).items() if blur is None or i.takes(blur)}
+    out = dict(nets)
+    out.update({n + PSF_SUFFIX: _psf_first(i, False) for n, i in nets.items() if i.takes("camera") and i.frames == 1})
+    out.update({n + ORACLE_SUFFIX: _oracle(i, False) for n, i in nets.items() if kernel and _takes_sigma(i.arch)})
+    for n, rec in PRIOR_RESTORERS.items():
+        info = _prior_info(n, weights_dir) if (kernel or not rec.needs_kernel) and (blur is None or blur in rec.blurs) \
+            else None
+        if info is not None:
+            out[n] = info
+    bases = {n: _baseline_info(n) for n in BASELINES}
+    out.update({n: i for n, i in bases.items() if (kernel or not i.needs_kernel) and (blur is None or i.takes(blur))})
+    return out
