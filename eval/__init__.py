@@ -6,8 +6,8 @@ Commands (see eval/cli.py):
   run.json (configuration, commit, weight hashes, library versions, machine).
 - ``python -m eval sweep ...``: PSNR / SSIM against blur strength (sweep.csv).
 - ``python -m eval speed ...``: timing, memory, MACs and efficiency (speed.csv).
-- ``python -m eval readme [--write README.md]``: the README leaderboard block, rendered from the
-  published CSVs under eval/leaderboards/.
+- ``python -m eval readme [--write [FILE]]``: the leaderboard block of docs/leaderboards.md (or
+  FILE), rendered from the published CSVs under eval/leaderboards/.
 
 The evaluator only orchestrates: blur, metrics, datasets and inference come from ``deblur``.
 """

@@ -4,7 +4,7 @@
                    [--seed N] [--limit N] [--save-images] [--protocol full|cifar] [--single-frame]
     python -m eval sweep --dataset SPEC --blur gaussian|motion --models ... --out DIR
     python -m eval speed --models ... --size HxW --out DIR [--backend torch,onnxruntime]
-    python -m eval readme [--write README.md]
+    python -m eval readme [--write [FILE]]   (FILE: docs/leaderboards.md unless given)
 
 Exit codes: 0 done, 2 bad input (one line on stderr, nothing written), 130 interrupted (the rows
 written so far are kept; the same command resumes).
@@ -15,6 +15,8 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+
+from deblur.provenance import REPO_ROOT
 
 from eval.config import BLURS, DEFAULT_SEED, MOTION_LENGTH, PROTOCOLS, SIGMA_MAX, RunConfig
 
@@ -119,10 +121,12 @@ def speed_parser() -> argparse.ArgumentParser:
 
 def readme_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="python -m eval readme",
-                                description="render the README leaderboard block from eval/leaderboards/")
+                description="render the leaderboard block of docs/leaderboards.md from eval/leaderboards/")
     p.add_argument("--dir", type=Path, default=None, help="leaderboards folder (default eval/leaderboards)")
-    p.add_argument("--write", type=Path, default=None, metavar="README.md",
-                   help="replace the text between <!-- leaderboard:start --> and <!-- leaderboard:end -->")
+    p.add_argument("--write", type=Path, nargs="?", default=None, const=REPO_ROOT / "docs" / "leaderboards.md",
+                   metavar="FILE", help="replace the text between <!-- leaderboard:start --> and "
+                                        "<!-- leaderboard:end --> in FILE (default docs/leaderboards.md); "
+                                        "without --write the block is printed")
     p.add_argument("--sweeps", action="store_true", help="also render the published sweeps as tables")
     return p
 
