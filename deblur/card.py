@@ -15,7 +15,8 @@ import torch.nn as nn
 
 from .models import count_parameters, model_config
 from .provenance import cpu_model, git_commit, now_utc
-from .sampling import own_data, standard_data
+from .degrade import family
+from .sampling import REAL_BLUR_DATA, own_data, standard_data
 from .weights import save_weights, write_manifest_entry
 
 if TYPE_CHECKING:
@@ -76,20 +77,16 @@ def ship(cfg: TrainConfig, model: nn.Module, result: dict[str, Any], world: int,
         sampling = "every batch synthesised afresh on the training device"
     else:
         sampling = f"{cfg.cache_samples} pre-rendered samples with on-the-fly augmentation"
+    standard = standard_data(cfg.data)
     if own and own[0] == "pairs":
         blur_line = "the pairs' own (real) blur, noise and compression"
-    elif cfg.task == "camera":
-        blur_line = ("the camera family (deblur.degrade.camera): a defocus / Gaussian / anisotropic / shake / linear "
-                     "kernel in linear light, clipped highlights, shot + read noise, 8 bits, JPEG 30-95"
-                     + (f"; {cfg.sharp:.0%} of the training samples (not the validation ones) drawn with no kernel "
-                        "and no noise (deblur.sampling.CameraSampler sharp)" if cfg.sharp else ""))
-    elif cfg.task == "gaussian":
-        blur_line = f"Gaussian, sigma ~ U[{cfg.sigma[0]:g}, {cfg.sigma[1]:g}], 8-bit quantised"
-    elif standard_data(cfg.data):
+    elif standard and standard[0] in REAL_BLUR_DATA:
         blur_line = "the dataset's own real blur"
-    else:
-        blur_line = (f"3 exposures along one camera path, {cfg.motion_length[0]:g}-{cfg.motion_length[1]:g} px "
-                     "per exposure, 8-bit quantised")
+    else:  # the family record's card line over the training range (deblur.degrade.FAMILIES)
+        blur_line = family(cfg.task).card_line(cfg.level_range)
+        if cfg.sharp and cfg.task == "camera":
+            blur_line += (f"; {cfg.sharp:.0%} of the training samples (not the validation ones) drawn with no kernel "
+                          "and no noise (deblur.sampling.CameraSampler sharp)")
     if getattr(model, "takes_prior", False):
         from .multiframe import JITTER_EXACT, JITTER_MAX
 

@@ -29,10 +29,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from deblur.blocks import ResBlock
+from deblur.degrade import FAMILIES
 from deblur.denoiser import DenoiserUNet
 from deblur.kernel_aware import KernelAwareNet
 
-TASK_FRAMES = {"gaussian": 1, "motion": 3, "camera": 1}
+TASK_FRAMES = {name: fam.frames for name, fam in FAMILIES.items()}  # input frames per blur family
 
 # Keras' LeakyReLU default, which the paper's code used.
 LEAKY_SLOPE = 0.3

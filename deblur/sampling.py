@@ -35,11 +35,15 @@ from PIL import Image
 from tqdm import tqdm
 
 from . import blur
+from .blur import defocus_kernel, linear_motion_kernel
 from .data import BUILTIN_NAMES, Dataset, corpus_entries, open_dataset, read_cifar10, read_clip, read_gopro, read_reds
-from .degrade import FAMILIES, camera, degrade
+from .degrade import degrade, family
+from .degrade import family as blur_family  # PhotoSampler's argument is called family
 from .errors import DeblurError
-from .io import read_image, to_float
+from .io import read_image
 from .models import ARCHITECTURES
+from .multiframe import CameraPath, jitter_path, restore
+from .psf import PSFEstimate, deconvolve
 
 if TYPE_CHECKING:  # the config type only; train.py imports this module, not the other way round
     from .train import TrainConfig
@@ -79,6 +83,7 @@ def _resize(img: np.ndarray, scale: float) -> np.ndarray:
 
 # Which task each standard dataset trains: CIFAR-10 holds sharp stills, REDS and GoPro real blur.
 STANDARD_DATA = {"cifar10": "gaussian", "reds": "motion", "gopro": "motion"}
+REAL_BLUR_DATA = ("reds", "gopro")  # real blurred frames with their sharp targets; CIFAR-10 is blurred here
 DATA_HELP = ("an offline corpus folder, or cifar10:DIR (gaussian), reds:DIR or gopro:DIR (motion), or your own "
              "pairs:DIR (DIR/blur/<name> + DIR/sharp/<name>) or photos:DIR (sharp photos, blurred here)")
 CIFAR_VAL_HOLDOUT = 1000  # the last images of the train batches: validation only
@@ -92,7 +97,8 @@ def standard_data(spec: str) -> tuple[str, str] | None:
 
 
 class CifarMaker:
-    """Gaussian samples from CIFAR-10 images (the paper's training data), sigma ~ U[sigma]."""
+    """Gaussian samples from CIFAR-10 images (the paper's training data), sigma ~ U[sigma]: the
+    family's own draw and render (deblur.degrade), the evaluator's."""
 
     def __init__(self, images: np.ndarray, crop: int, sigma: tuple[float, float] = (0.0, 3.0)) -> None:
         if crop > images.shape[1]:
@@ -102,9 +108,8 @@ class CifarMaker:
 
     def __call__(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         img = self.images[int(rng.integers(len(self.images)))]
-        sharp = to_float(_random_crop(img, self.crop, rng))
-        blurred, _ = blur.sample_gaussian(sharp, rng, sigma_min=self.sigma[0], sigma_max=self.sigma[1])
-        return _u8(blurred[None]), _u8(sharp)
+        d = degrade(STANDARD_DATA["cifar10"], _random_crop(img, self.crop, rng), rng, sigma_range=self.sigma)
+        return d.frames, d.target
 
 
 class PairMaker:
@@ -181,6 +186,12 @@ class OnlineSampler:
 
     def __init__(self, cfg: TrainConfig, photos: list[Path], videos: list[Path], device: torch.device) -> None:
         self.cfg, self.device, self.size = cfg, device, cfg.crop_size
+        self.family = family(cfg.task)
+        if self.family.batch_fn is None:
+            batched = [f for f in ("gaussian", "motion") if family(f).batch_fn is not None]
+            raise DeblurError(f"the corpus sampler renders batches of the {', '.join(batched)} families; "
+                              f"{cfg.task} is sampled per photo (CameraSampler, photos:DIR)")
+        self.frames = self.family.frames
         size = self.size
         self.levels: list[list[torch.Tensor]] = []   # per photo: its pyramid, full resolution first
         for p in photos:
@@ -188,18 +199,16 @@ class OnlineSampler:
             if min(img.shape[:2]) < size:
                 img = _resize(img, size / min(img.shape[:2]) + 1e-3)
             pyramid, scale = [img], 1.0
-            lo = size * 1.25 / min(img.shape[:2]) if cfg.task == "gaussian" else 1.0
+            lo = size * 1.25 / min(img.shape[:2]) if self.family.downscale else 1.0
             while scale * 0.7071 >= lo:
                 scale *= 0.7071
                 pyramid.append(_resize(img, scale))
             self.levels.append([torch.from_numpy(np.array(a)).to(device) for a in pyramid])
         # A model that refines a physics prior (deblur.multiframe.MultiFrameRefiner) gets it as a
         # fourth frame, made from the synthesis' own path with the fit's kind of error.
-        from .models import ARCHITECTURES
-
-        self.prior = cfg.task == "motion" and bool(getattr(ARCHITECTURES.get(cfg.model), "takes_prior", False))
+        self.prior = self.frames == 3 and bool(getattr(ARCHITECTURES.get(cfg.model), "takes_prior", False))
         self.clips: list[tuple[torch.Tensor, list[int]]] = []  # (frames, usable window centres)
-        if cfg.task == "motion":
+        if self.frames == 3:
             for v in videos:
                 loaded = _load_clip(v)
                 if loaded is not None:
@@ -211,16 +220,16 @@ class OnlineSampler:
         return t[..., y : y + size, x : x + size, :]
 
     def _source(self, rng: np.random.Generator) -> torch.Tensor:
-        """One augmented sharp source, float (F, 3, S, S): F = 1 (gaussian) or 3 frames."""
+        """One augmented sharp source, float (F, 3, S, S): F = the family's frames (1 or 3)."""
         size = self.size
-        if self.cfg.task == "motion" and self.clips and rng.random() < 0.5:
+        if self.frames == 3 and self.clips and rng.random() < 0.5:
             clip, centres = self.clips[int(rng.integers(len(self.clips)))]
             t = centres[int(rng.integers(len(centres)))]
             frames = self._crop(clip[t - 1 : t + 2], min(size, *clip.shape[1:3]), rng)
         else:
             pyramid = self.levels[int(rng.integers(len(self.levels)))]
             frames = self._crop(pyramid[int(rng.integers(len(pyramid)))], size, rng)[None]
-            if self.cfg.task == "motion":
+            if self.frames == 3:
                 frames = frames.expand(3, -1, -1, -1)
         x = frames.permute(0, 3, 1, 2).float() / 255.0
         if x.shape[-1] < size or x.shape[-2] < size:  # small clips: mirror out to the crop size
@@ -235,30 +244,24 @@ class OnlineSampler:
     def batch(self, n: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """(input (n, 3F, S, S), target (n, 3, S, S)) float tensors on the device."""
         sharp = torch.stack([self._source(rng) for _ in range(n)])  # (n, F, 3, S, S)
-        if self.cfg.task == "gaussian":
-            blurred = blur.gaussian_blur_batch(sharp[:, 0], rng.uniform(*self.cfg.sigma, n))
-            return blurred, sharp[:, 0]
-        lo, hi = self.cfg.motion_length
-        lengths = rng.uniform(lo, hi, n)
-        sub = blur.default_subframes(float(lengths.max()))
-        paths, rots = zip(*(blur.camera_path(rng, float(length), sub)[:2] for length in lengths))
-        out = blur.warp_exposures(sharp, torch.from_numpy(np.stack(paths)), torch.from_numpy(np.stack(rots)))
-        out = torch.round(out.clamp(0.0, 1.0) * 255.0) / 255.0
+        # the family's own level draw (sigma / motion length) and its batched render (deblur.degrade)
+        levels = self.family.draw_level(rng, self.cfg.level_range, n)
+        out, drawn = self.family.batch_fn(sharp, levels, rng)
+        target = sharp[:, self.frames // 2]
         if self.prior:
-            return torch.cat([out, self._priors(out, paths, rots, rng)], 1).flatten(1, 2), sharp[:, 1]
-        for i in range(n):  # the paper's neighbour shift: t-1 and t+1 moved opposite ways
-            dx, dy = (int(v) for v in rng.integers(-2, 3, size=2))
-            out[i, 0] = _shift_t(out[i, 0], dx, dy)
-            out[i, 2] = _shift_t(out[i, 2], -dx, -dy)
-        return out.flatten(1, 2), sharp[:, 1]
+            return torch.cat([out, self._priors(out, drawn["paths"], drawn["rots"], rng)], 1).flatten(1, 2), target
+        if self.frames == 3:
+            for i in range(n):  # the paper's neighbour shift: t-1 and t+1 moved opposite ways
+                dx, dy = (int(v) for v in rng.integers(-2, 3, size=2))
+                out[i, 0] = _shift_t(out[i, 0], dx, dy)
+                out[i, 2] = _shift_t(out[i, 2], -dx, -dy)
+        return out.flatten(1, 2), target
 
     def _priors(self, blurred: torch.Tensor, paths, rots, rng: np.random.Generator) -> torch.Tensor:
         """(n, 1, 3, S, S) multi-frame Wiener priors of blurred triplets (n, 3, 3, S, S), each from
         its true camera path plus the fit's kind of error (deblur.multiframe.jitter_path). No
         neighbour shift here: it would break the path the prior is made from (the motion
         protocol has none; real clips bring their own scene motion)."""
-        from .multiframe import CameraPath, jitter_path, restore
-
         size = blurred.shape[-1]
         centre = ((size - 1) / 2.0, (blurred.shape[-2] - 1) / 2.0)
         u8 = torch.round(blurred * 255.0).to(torch.uint8).permute(0, 1, 3, 4, 2).cpu().numpy()
@@ -350,7 +353,7 @@ def augment(x: np.ndarray, y: np.ndarray, rng: np.random.Generator, task: str, f
     gain = float(rng.uniform(0.9, 1.1))
     xf = np.clip(x.astype(np.float32) / 255.0 * gain, 0, 1)
     yf = np.clip(y.astype(np.float32) / 255.0 * gain, 0, 1)
-    if task == "motion":
+    if family(task).frames == 3:
         xf = blur.shift_neighbours(xf, rng, max_shift=2)
     return xf, yf
 
@@ -435,6 +438,7 @@ class CameraSampler:
             if not 0.0 <= v <= 1.0:
                 raise ValueError(f"{label} is a fraction of samples in [0, 1], not {v}")
         self.size, self.device, self.sharp, self.psf = int(size), torch.device(device), float(sharp), float(psf)
+        self.family = "camera"  # the family's own sampler: its fn draws every parameter (deblur.degrade.camera)
         self.photos = _fit_photos(photos, self.size + 2 * MARGIN)
 
     def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -445,15 +449,12 @@ class CameraSampler:
             return self._deconvolved(img, rng)
         patch = random_patch(img, self.size + 2 * MARGIN, rng, SCALE_RANGE)
         clean = self.sharp > 0 and rng.random() < self.sharp
-        d = camera(patch, rng, **({"family": "none", "noise": False} if clean else {}))
+        d = degrade(self.family, patch, rng, **({"family": "none", "noise": False} if clean else {}))
         m = MARGIN
         return d.frames[0, m:-m, m:-m], d.target[m:-m, m:-m]
 
     def _deconvolved(self, img: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """A large disc / line blur through the camera pipeline, deconvolved with a slightly wrong PSF."""
-        from deblur.blur import defocus_kernel, linear_motion_kernel
-        from deblur.psf import PSFEstimate, deconvolve
-
         m = LARGE_MARGIN
         patch = random_patch(img, self.size + 2 * m, rng, SCALE_RANGE)
         err = rng.uniform(1 - PSF_ERROR, 1 + PSF_ERROR)
@@ -465,8 +466,7 @@ class CameraSampler:
             b = a + rng.uniform(-PSF_ANGLE, PSF_ANGLE)
             kernel = linear_motion_kernel(n, a)
             est = PSFEstimate("motion", n * err, b, linear_motion_kernel(n * err, b), 0.0, 1.0)
-        blurred, _ = blur.camera_blur(patch.astype(np.float32) / 255.0, rng, kernel=kernel)
-        x = deconvolve(_u8(blurred), est)
+        x = deconvolve(degrade(self.family, patch, rng, kernel=kernel).frames[0], est)
         return x[m:-m, m:-m], np.ascontiguousarray(patch[m:-m, m:-m])
 
     def batch(self, n: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -563,18 +563,19 @@ class PhotoSampler(_HeldSampler):
                  sigma: tuple[float, float] = (0.0, 3.0), motion_length: tuple[float, float] = (2.0, 14.0)) -> None:
         if not photos:
             raise ValueError("PhotoSampler needs at least one photo")
-        if family not in FAMILIES:
-            raise ValueError(f"unknown blur family {family!r}; valid: {', '.join(FAMILIES)}")
+        self.record = blur_family(family)  # an unknown name lists the valid ones
         self.size, self.family, self.device = int(size), family, torch.device(device)
         self.sigma, self.motion_length = sigma, motion_length
+        # the training ranges of the levels the trainer's flags set (--sigma, --motion-length);
+        # any other family draws over its record's own range
+        self.level_range = self.record.pick_range(sigma=sigma, length=motion_length)
         self.photos = _fit_photos(photos, self.size + 2 * MARGIN)
 
     def _options(self, rng: np.random.Generator) -> dict[str, Any]:
-        if self.family == "gaussian":
-            return {"sigma_range": self.sigma}
-        if self.family == "motion":
-            return {"length": float(rng.uniform(*self.motion_length))}
-        return {}
+        """The family's own level draw (deblur.degrade.Family.draw_level), or none when its
+        function draws its own parameters (camera)."""
+        level = self.record.draw_level(rng, self.level_range)
+        return {} if level is None else {self.record.level: level}
 
     def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """One (degraded uint8 (F, S, S, 3), sharp uint8 (S, S, 3)) pair."""
@@ -601,7 +602,7 @@ def own_samplers(cfg: TrainConfig, device: torch.device | str = "cpu") -> OwnDat
     first, the eleventh, ...) held out for validation, the rest trained on. Images are decoded
     once and held in memory (uint8), so no batch waits on a file."""
     kind, location = own_data(cfg.data)
-    frames = FAMILIES[cfg.task].frames
+    frames = family(cfg.task).frames
     if kind == "pairs" and frames != 1:
         raise DeblurError(f"pairs:DIR holds single blurred frames; the {cfg.task} task takes {frames}: "
                           "fine-tune a single-frame network (gaussian or camera)")

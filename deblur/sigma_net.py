@@ -16,7 +16,7 @@ softmax over pixels -- a confidence-weighted mean, so the same statistic on an 8
 crop and a 384 px test crop, and flat regions (no evidence) can be ignored. Each crop is
 normalised to zero mean and unit standard deviation first (blur, not contrast, is the question).
 
-Training (``train``): crops of the corpus' training photos at their own resolution or reduced by
+Training (``deblur.sigma_train.train``; the trainer sits above this module, with the samplers): crops of the corpus' training photos at their own resolution or reduced by
 up to 2x (a sharper-than-native photo is common: phones downscale), flipped and turned, blurred
 exactly as the evaluator blurs (``deblur.blur.gaussian_blur_batch``: OpenCV's taps, reflect-101,
 8-bit rounding) with sigma ~ U[0, SIGMA_TRAIN_MAX]; loss |error| / (sigma + LOSS_FLOOR): nearly
@@ -24,7 +24,7 @@ relative, because Wiener's loss grows with the relative error (5 % costs 0.15-0.
 1-3 and 3 dB at sigma 0.5, issue 12), without dividing by zero at sigma 0. Every tenth photo is held
 out for validation, the builtin evaluation photos are not in the training split at all.
 
-Thumbnails (``--thumbs P``, ``sample_thumbs``): a fraction of batches are 32 px windows of photos
+Thumbnails (``--thumbs P``, ``deblur.sigma_train.sample_thumbs``): a fraction of batches are 32 px windows of photos
 reduced to a 32-96 px short side, blurred in place, as the cifar protocol makes its samples. The
 stage-1 estimator (96 px crops only) erred by 21 % on that protocol (GCV 10 %); fine-tuned with
 half its batches thumbnails (``--init FILE --thumbs 0.5``, 64,000 crops) 16 %, and full-resolution
@@ -33,15 +33,13 @@ errors fell too (builtin seed 42 6.0 -> 4.7 %).
 Use: ``estimate(net, img)`` on a whole image looks at its central ``CROP`` px and averages the 8
 flipped / turned views. ``bench/sigma_estimator.py --sigma-net FILE`` reports its error per true
 sigma range beside GCV's. Weights load without unpickling (safetensors, config in the metadata):
-``python -m deblur.sigma_net --data corpus --out runs/sigma_net/sigma_net-gaussian.safetensors``.
+``python -m deblur.sigma_train --data corpus --out runs/sigma_net/sigma_net-gaussian.safetensors``
+(``python -m deblur.sigma_net`` runs the same command).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import math
-import time
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +47,6 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from deblur.blur import gaussian_blur_batch
 from deblur.errors import DeblurError
 
 SIGMA_TRAIN_MAX = 3.2   # training draws sigma ~ U[0, this]: a little past the protocol's 3 so 3 is not an edge
@@ -140,50 +137,6 @@ def estimate(net: SigmaNet, img: np.ndarray, crop: int = CROP) -> float:
     return float(estimate_batch(net, t, crop)[0])
 
 
-# ----------------------------------------------------------------------------- training
-
-
-def _photos(data: str) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """(training photos, validation photos) of an offline corpus: its train split, every tenth held out."""
-    from deblur.data import read_corpus
-
-    photos = [np.ascontiguousarray(item.sharp) for item in read_corpus(data, "train")]
-    if len(photos) < 2:
-        raise DeblurError(f"{data}: the sigma estimator needs at least two training photos")
-    return [p for i, p in enumerate(photos) if i % 10], photos[::10]
-
-
-def sample(photos: list[np.ndarray], n: int, rng: np.random.Generator, size: int = TRAIN_CROP
-           ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(blurred crops (n, 3, size, size) on the 8-bit grid, their sigma (n,)): see the module docstring."""
-    from deblur.sampling import random_patch
-
-    need = size + 2 * MARGIN
-    crops = [random_patch(photos[int(rng.integers(len(photos)))], need, rng, SCALE_RANGE) for _ in range(n)]
-    sharp = torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).float() / 255.0
-    sigma = rng.uniform(0.0, SIGMA_TRAIN_MAX, size=n)
-    blurred = gaussian_blur_batch(sharp, sigma)[..., MARGIN:-MARGIN, MARGIN:-MARGIN]
-    return blurred.contiguous(), torch.from_numpy(sigma).float()
-
-
-def sample_thumbs(photos: list[np.ndarray], n: int, rng: np.random.Generator, size: int = THUMB
-                  ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Thumbnail crops, as the cifar protocol makes them: a photo reduced so its short side is
-    log-uniform in THUMB_SIDES px, a ``size`` px window, blurred in place (reflect-101 borders,
-    8-bit), sigma ~ U[0, SIGMA_TRAIN_MAX]. (blurred (n, 3, size, size), sigma (n,))."""
-    from deblur.sampling import random_patch
-
-    crops = []
-    for _ in range(n):
-        img = photos[int(rng.integers(len(photos)))]
-        side = float(np.exp(rng.uniform(*np.log(THUMB_SIDES))))
-        scale = side / min(img.shape[:2])
-        crops.append(random_patch(img, size, rng, (scale, scale)))
-    sharp = torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).float() / 255.0
-    sigma = rng.uniform(0.0, SIGMA_TRAIN_MAX, size=n)
-    return gaussian_blur_batch(sharp, sigma).contiguous(), torch.from_numpy(sigma).float()
-
-
 def save(net: SigmaNet, path: str | Path, info: dict[str, Any]) -> None:
     from safetensors.torch import save_file
 
@@ -213,81 +166,7 @@ def load(path: str | Path) -> tuple[SigmaNet, dict[str, Any]]:
     return net.eval(), json.loads(meta.get("info", "{}"))
 
 
-def train(data: str, out: str | Path, samples: int = 150_000, batch: int = 32, lr: float = 1e-3,
-          seed: int = 0, val_samples: int = 512, threads: int = 0, log_every: int = 50, thumbs: float = 0.0,
-          init: str | Path | None = None) -> dict[str, Any]:
-    """Train a SigmaNet on ``data`` (an offline corpus) for ``samples`` crops (Adam, cosine lr);
-    write it to ``out`` with its validation error and a CSV log beside it. ``thumbs``: the fraction
-    of batches made of thumbnail crops (``sample_thumbs``); ``init``: start from this file."""
-    if threads:
-        torch.set_num_threads(threads)
-    torch.manual_seed(seed)
-    train_photos, val_photos = _photos(data)
-    x_val, s_val = sample(val_photos, val_samples, np.random.default_rng(10_000 + seed))
-    t_val, ts_val = sample_thumbs(val_photos, val_samples, np.random.default_rng(20_000 + seed))
-    rng = np.random.default_rng(seed)
-    net, prior = (SigmaNet(), None) if init is None else load(init)
-    net = net.to(memory_format=torch.channels_last)
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
-    steps = max(1, samples // batch)
-    log = Path(out).with_suffix(".log.csv")
-    log.parent.mkdir(parents=True, exist_ok=True)
-    log.write_text("step,samples,lr,loss,val_mae,val_mae_thumbs,seconds\n")
-    t0, run = time.time(), []
+if __name__ == "__main__":  # the command predates deblur/sigma_train.py, where the trainer now lives
+    from deblur.sigma_train import main
 
-    def val_mae(x_val: torch.Tensor = x_val, s_val: torch.Tensor = s_val) -> float:
-        net.eval()
-        with torch.inference_mode():
-            e = torch.cat([net(x_val[i : i + 64]) for i in range(0, len(x_val), 64)])
-        net.train()
-        return float((e - s_val).abs().mean())
-
-    net.train()
-    for step in range(1, steps + 1):
-        for g in opt.param_groups:
-            g["lr"] = 1e-5 + 0.5 * (lr - 1e-5) * (1 + math.cos(math.pi * (step - 1) / steps))
-        x, s = (sample_thumbs if thumbs and rng.random() < thumbs else sample)(train_photos, batch, rng)
-        loss = relative_error(net(x.contiguous(memory_format=torch.channels_last)), s)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        run.append(loss.item())
-        if step % log_every == 0 or step == steps:
-            full = step % (log_every * 10) == 0 or step == steps
-            mae, mae_t = (val_mae(), val_mae(t_val, ts_val)) if full else (float("nan"), float("nan"))
-            with log.open("a") as f:
-                f.write(f"{step},{step * batch},{opt.param_groups[0]['lr']:.3g},{np.mean(run):.4f},{mae:.4f},"
-                        f"{mae_t:.4f},{time.time() - t0:.1f}\n")
-            print(f"step {step}/{steps} loss {np.mean(run):.4f} val MAE {mae:.4f} px (thumbnails {mae_t:.4f})  "
-                  f"{time.time() - t0:.0f} s", flush=True)
-            run = []
-    info = {"data": data, "samples": steps * batch, "batch": batch, "lr": lr, "seed": seed,
-            "val_mae_px": val_mae(), "val_mae_thumbs_px": val_mae(t_val, ts_val), "val_samples": val_samples,
-            "thumbs": thumbs, "minutes": round((time.time() - t0) / 60, 1)}
-    if prior is not None:
-        info["init"] = {"file": str(init), "samples": prior.get("samples"), "data": prior.get("data")}
-        info["samples"] = steps * batch + int(prior.get("samples") or 0)
-    save(net, out, info)
-    return info
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m deblur.sigma_net", description=__doc__.split("\n\n")[0])
-    p.add_argument("--data", default="corpus", help="an offline corpus folder (python -m deblur.data build)")
-    p.add_argument("--out", default="runs/sigma_net/sigma_net-gaussian.safetensors")
-    p.add_argument("--samples", type=int, default=150_000)
-    p.add_argument("--batch", type=int, default=32)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=0)
-    p.add_argument("--thumbs", type=float, default=0.0,
-                   help="fraction of batches of 32 px thumbnail crops (the cifar protocol's kind of image)")
-    p.add_argument("--init", default=None, help="start from this sigma estimator file")
-    a = p.parse_args(argv)
-    info = train(a.data, a.out, a.samples, a.batch, a.lr, a.seed, threads=a.threads, thumbs=a.thumbs, init=a.init)
-    print(json.dumps(info, indent=2))
-    return 0
-
-
-if __name__ == "__main__":
     raise SystemExit(main())

@@ -54,6 +54,7 @@ from tqdm import tqdm
 from . import metrics
 from .card import ship
 from .data import read_corpus
+from .degrade import family
 from .errors import DeblurError
 from .models import ARCHITECTURES, TASK_FRAMES, build_model, model_config
 from .sampling import (DATA_HELP, CameraSampler, OnlineSampler, Prefetcher, cache_key, corpus_sources,  # noqa: F401
@@ -110,11 +111,18 @@ class TrainConfig:
 
     @property
     def crop_size(self) -> int:
-        return self.crop or {"gaussian": 32, "motion": 256, "camera": 128}[self.task]
+        return self.crop or family(self.task).crop
 
     @property
     def batch_size(self) -> int:
-        return self.batch or {"gaussian": 32, "motion": 4, "camera": 8}[self.task]
+        return self.batch or family(self.task).batch
+
+    @property
+    def level_range(self) -> tuple[float, float]:
+        """The training range of the task's level: --sigma for gaussian, --motion-length for
+        motion, the family record's own range for any other."""
+        fam = family(self.task)
+        return fam.pick_range(sigma=self.sigma, length=self.motion_length) or fam.level_range
 
 
 # ------------------------------------------------------------------------------------------------
@@ -308,7 +316,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
             dist.barrier()  # rank 0 renders the caches; the others then read them
         sources = [] if standard else [p for group in (train_photos, train_videos, val_photos, val_videos) for p in group]
         source = cache_key(cfg.data if standard else "corpus", sources)
-        blur_range = cfg.motion_length if task == "motion" else cfg.sigma
+        blur_range = cfg.level_range
         tag = f"{task}-d{source}-c{crop}-s{cfg.seed}-b{blur_range[0]:g}_{blur_range[1]:g}"
         if takes_prior:
             tag += "-prior"  # inputs carry a fourth frame, the physics prior

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from deblur.degrade import FAMILIES
+
 DEFAULT_SEED = 42  # the paper's code drew its CIFAR-10 sigmas from one stream seeded with 42
 SIGMA_MAX = 3.0  # Gaussian protocol: sigma ~ U[0, 3] per image, as in the paper
 
@@ -22,17 +24,17 @@ MOTION_LENGTH = 8.0
 CALIBRATION: dict[float, float] = {4.0: 29.52, 6.0: 27.80, 7.0: 27.15, 8.0: 26.60, 9.0: 26.15,
                                    10.0: 25.74, 12.0: 25.05, 18.0: 23.60}
 
-# Sweep grids (`python -m eval sweep`).
-SWEEP_SIGMAS = (0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0)
-SWEEP_LENGTHS = (0.0, 4.0, 8.0, 12.0, 16.0, 24.0)
-SWEEP_STRENGTHS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)  # camera: fraction of each kernel family's size range
+# Sweep grids (`python -m eval sweep`): each blur family's record (deblur.degrade.FAMILIES) holds its own.
+SWEEP_SIGMAS = FAMILIES["gaussian"].sweep
+SWEEP_LENGTHS = FAMILIES["motion"].sweep
+SWEEP_STRENGTHS = FAMILIES["camera"].sweep  # camera: fraction of each kernel family's size range
 
 # Protocol "cifar" without CIFAR-10 on disk: photos are downscaled so their shorter side is one of
 # these (whole objects fit in 32x32, as in CIFAR), then cut into deterministic 32x32 crops.
 CIFAR_SIZE = 32
 CIFAR_SIDES = (32, 36, 40)
 
-BLURS = ("gaussian", "motion", "camera")
+BLURS = tuple(FAMILIES)  # gaussian, motion, camera: one record each in deblur.degrade
 PROTOCOLS = ("full", "cifar")
 # Dataset kinds that carry their own (real) blur; the others get synthetic blur from the seed.
 REAL_BLUR_KINDS = ("pairs", "reds", "gopro")

@@ -21,10 +21,12 @@ from typing import Any
 
 import numpy as np
 
-from deblur.errors import DatasetError, DeblurError, UnknownModelError
+from deblur.degrade import degrade as degrade_family
+from deblur.degrade import family
+from deblur.errors import DatasetError, UnknownModelError
 from deblur.registry import IncompatibleModelError  # re-exported: eval's callers import it from here
 
-from eval.config import BLURS, CIFAR_SIDES, CIFAR_SIZE, REAL_BLUR_KINDS
+from eval.config import CIFAR_SIDES, CIFAR_SIZE, REAL_BLUR_KINDS
 
 
 # ---------------------------------------------------------------------------------- datasets
@@ -180,9 +182,6 @@ def degrade(
     camera family with its strength drawn, or exactly `strength` in [0, 1] (sweeps). Items that
     carry real blur are used as they are. single_frame: the middle frame is repeated three times.
     """
-    from deblur.degrade import FAMILIES
-    from deblur.degrade import degrade as family_degrade
-
     params: dict[str, Any] = {"sigma": None, "kernel_size": None, "motion_length": None}
     if getattr(item, "blurred", None) is not None:
         frames = np.asarray(item.blurred)
@@ -191,21 +190,21 @@ def degrade(
         params["blur_source"] = "real"
         if kernel is not None:
             params["kernel_size"] = int(max(kernel.shape))
-    elif blur in FAMILIES:
+    else:
+        fam = family(blur)  # an unknown blur lists the valid ones
         rng = image_rng(seed, item.name, *extra)
-        if blur == "gaussian":
-            d = family_degrade("gaussian", item.sharp, rng, sigma=sigma, sigma_range=(0.0, sigma_max))
-        elif blur == "motion":
-            real = getattr(item, "frames", None)
-            source = np.asarray(real) if real is not None and len(real) >= 3 else item.sharp
-            d = family_degrade("motion", source, rng, length=motion_length)
-        else:
-            d = family_degrade(blur, item.sharp, rng, **({} if strength is None else {FAMILIES[blur].level: strength}))
+        # The level a run sets: --motion-length, a sweep's sigma or strength; else the family's
+        # own draw, over [0, sigma_max] for the Gaussian protocol (its record's range otherwise).
+        level = {"sigma": sigma, "length": motion_length, "strength": strength}.get(fam.level)
+        if level is None:
+            level = fam.draw_level(rng, fam.pick_range(sigma=(0.0, sigma_max)))
+        real = getattr(item, "frames", None)
+        multi = fam.frames > 1 and real is not None and len(real) >= fam.frames
+        source = np.asarray(real) if multi else item.sharp  # real frames keep their own content
+        d = degrade_family(blur, source, rng, **({} if level is None else {fam.level: level}))
         frames, target, kernel = d.frames, d.target, d.kernel
         params.update({k: v for k, v in d.params.items() if isinstance(v, (int, float, str)) or v is None},
                       blur_source="synthetic")
-    else:
-        raise DeblurError(f"unknown blur {blur!r}; valid: {', '.join(BLURS)}")
     if single_frame and frames.shape[0] == 3:
         frames = np.repeat(frames[1:2], 3, axis=0)
     # A blur too weak to survive 8-bit quantisation (sigma below ~0.08 gives a 1x1 kernel; at 32x32

@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from deblur.degrade import family
 from deblur.errors import DeblurError
 
-from eval.config import SIGMA_MAX, SWEEP_LENGTHS, SWEEP_SIGMAS, SWEEP_STRENGTHS, RunConfig
+from eval.config import SIGMA_MAX, RunConfig
 from eval.inputs import degrade, load_restorers, open_items, resolve_models
 from eval.rowlog import RowLog, key_of, open_run_dir, write_json
 from eval.run import PER_IMAGE_COLUMNS, SSIM_TAG, frames_seen, models_meta, restore_and_score, run_json
@@ -26,12 +27,14 @@ SWEEP_PER_IMAGE = "sweep_per_image.csv"
 SWEEP_CSV = "sweep.csv"
 SWEEP_JSON = "sweep.json"
 SWEEP_COLUMNS = PER_IMAGE_COLUMNS[:6] + ["level"] + PER_IMAGE_COLUMNS[6:]
+# eval.inputs.degrade's keyword for each family level keyword (the motion length is a run option)
+SWEEP_KEYWORD = {"sigma": "sigma", "length": "motion_length", "strength": "strength"}
 SWEEP_SUMMARY_COLUMNS = ["model", "dataset", "protocol", "blur", "level", "n", "psnr", "ssim", "mse"]
 
 
 def parse_levels(text: str | None, blur: str) -> tuple[float, ...]:
     if text is None:
-        return {"gaussian": SWEEP_SIGMAS, "motion": SWEEP_LENGTHS, "camera": SWEEP_STRENGTHS}[blur]
+        return family(blur).sweep
     try:
         levels = tuple(float(t) for t in text.split(",") if t.strip())
     except ValueError:
@@ -51,6 +54,7 @@ def summarise(df: pd.DataFrame) -> pd.DataFrame:
 def sweep(args: argparse.Namespace, argv: list[str] | None = None) -> int:
     from tqdm.auto import tqdm
 
+    fam = family(args.blur)
     levels = parse_levels(args.levels, args.blur)
     cfg = RunConfig(dataset=args.dataset, blur=args.blur, models=tuple(args.models.split(",")),
                     out=Path(args.out), seed=args.seed, limit=args.limit, protocol=args.protocol,
@@ -88,14 +92,11 @@ def sweep(args: argparse.Namespace, argv: list[str] | None = None) -> int:
                 bar.update(len(restorers) - len(todo))
                 if not todo:
                     continue
-                if args.blur == "gaussian":
-                    sample = degrade(item, "gaussian", cfg.seed, motion_length=0.0, sigma=level)
-                elif args.blur == "camera":
-                    if level > 1:
-                        raise DeblurError(f"camera sweep levels are strengths in [0, 1], got {level:g}")
-                    sample = degrade(item, "camera", cfg.seed, motion_length=0.0, strength=level)
-                else:
-                    sample = degrade(item, "motion", cfg.seed, motion_length=level)
+                if fam.sweep_max is not None and level > fam.sweep_max:
+                    raise DeblurError(f"{args.blur} sweep levels are {fam.sweep_label} in [0, {fam.sweep_max:g}], "
+                                      f"got {level:g}")
+                # the level goes to the family's own keyword (sigma / length / strength)
+                sample = degrade(item, args.blur, cfg.seed, **{"motion_length": 0.0, SWEEP_KEYWORD[fam.level]: level})
                 h, w = sample.target.shape[:2]
                 for r in todo:
                     _, scores = restore_and_score(r, sample)
@@ -107,8 +108,7 @@ def sweep(args: argparse.Namespace, argv: list[str] | None = None) -> int:
     table = summarise(pd.read_csv(out / SWEEP_PER_IMAGE))
     table.to_csv(out / SWEEP_CSV, index=False, float_format="%.8g")
     pivot = table.pivot_table(index="level", columns="model", values="psnr", sort=False)
-    print("PSNR (dB) by", {"gaussian": "sigma", "motion": "motion length (px)",
-                           "camera": "strength (fraction of each kernel family's size range)"}[args.blur])
+    print("PSNR (dB) by", fam.sweep_label)
     print(pivot.to_string(float_format=lambda v: f"{v:.2f}"))
     print(f"wrote {out / SWEEP_PER_IMAGE}, {out / SWEEP_CSV}, {out / SWEEP_JSON}")
     return 0

@@ -8,6 +8,7 @@ drifts), and the wiring (evaluator and trainer draw from the same function).
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -154,7 +155,8 @@ def test_training_sampler_draws_from_the_degrade_function(monkeypatch, photo_u8)
         calls.append(source.shape)
         return degrade.camera(source, rng, **kw)
 
-    monkeypatch.setattr(sampling, "camera", spy)
+    # the sampler reaches the camera family through its record (deblur.degrade.FAMILIES)
+    monkeypatch.setitem(degrade.FAMILIES, "camera", dataclasses.replace(degrade.FAMILIES["camera"], fn=spy))
     s = sampling.CameraSampler([np.ascontiguousarray(skimage.data.coffee())], 48)
     x, y = s.batch(3, np.random.default_rng(0))
     assert len(calls) == 3 and x.shape == y.shape == (3, 3, 48, 48)

@@ -5,7 +5,7 @@ import pytest
 import torch
 from skimage import data
 
-from deblur import sigma_net
+from deblur import sigma_net, sigma_train
 from deblur.blur import gaussian_blur
 from deblur.errors import DeblurError
 
@@ -27,7 +27,7 @@ def _seeded_batch(sampler, n: int, size: int, seed: int) -> tuple[torch.Tensor, 
 
 
 def test_sample_blurs_like_the_evaluator_and_is_seeded():
-    _seeded_batch(sigma_net.sample, 6, sigma_net.TRAIN_CROP, 1)
+    _seeded_batch(sigma_train.sample, 6, sigma_net.TRAIN_CROP, 1)
     # a crop of a photo blurred by the numpy degradation, same sigma: the batch path matches it
     # away from the borders (the sampler cuts MARGIN px, wider than half the widest kernel)
     img = _photos()[0][100:204, 100:204].astype(np.float32) / 255.0
@@ -72,7 +72,7 @@ def test_a_tiny_training_run_writes_a_loadable_estimator_and_its_log(tmp_path):
 
     corpus = _tiny_corpus(tmp_path / "corpus")
     out = tmp_path / "est.safetensors"
-    info = sigma_net.train(str(corpus), out, samples=16, batch=8, val_samples=8, log_every=1)
+    info = sigma_train.train(str(corpus), out, samples=16, batch=8, val_samples=8, log_every=1)
     assert info["samples"] == 16 and np.isfinite(info["val_mae_px"])
     net, meta = sigma_net.load(out)
     assert meta["samples"] == 16
@@ -80,7 +80,7 @@ def test_a_tiny_training_run_writes_a_loadable_estimator_and_its_log(tmp_path):
 
 
 def test_thumbnail_sample_is_a_blurred_reduced_photo_and_is_seeded():
-    x, s = _seeded_batch(sigma_net.sample_thumbs, 8, sigma_net.THUMB, 2)
+    x, s = _seeded_batch(sigma_train.sample_thumbs, 8, sigma_net.THUMB, 2)
     spread = x.std(dim=(1, 2, 3))
     assert int((spread > 0.02).sum()) >= 6  # reduced photos (a flat window of one is possible)
     # blurred in place (reflect-101, like the cifar protocol's samples): among the textured crops,
@@ -96,9 +96,9 @@ def test_fine_tuning_from_a_file_with_thumbnails_records_both(tmp_path):
 
     corpus = _tiny_corpus(tmp_path / "corpus")
     first = tmp_path / "first.safetensors"
-    sigma_net.train(str(corpus), first, samples=8, batch=8, val_samples=8, log_every=1)
+    sigma_train.train(str(corpus), first, samples=8, batch=8, val_samples=8, log_every=1)
     out = tmp_path / "tuned.safetensors"
-    info = sigma_net.train(str(corpus), out, samples=16, batch=8, val_samples=8, log_every=1, thumbs=1.0, init=first)
+    info = sigma_train.train(str(corpus), out, samples=16, batch=8, val_samples=8, log_every=1, thumbs=1.0, init=first)
     assert info["samples"] == 24 and info["init"]["samples"] == 8 and info["thumbs"] == 1.0
     assert np.isfinite(info["val_mae_thumbs_px"])
     assert "val_mae_thumbs" in out.with_suffix(".log.csv").read_text().splitlines()[0]
