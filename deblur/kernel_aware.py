@@ -80,9 +80,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from deblur.baselines import GCV_CROP, GCV_LAMBDAS, GCV_SIGMAS, INTRINSIC_SIGMA
 from deblur.blur import gaussian_blur_batch, gaussian_kernel, gaussian_kernel_1d, gaussian_kernel_size
+from deblur.classical import GCV_CROP, GCV_LAMBDAS, GCV_SIGMAS, INTRINSIC_SIGMA
 from deblur.errors import DeblurError
+from deblur.nets import LEAKY_SLOPE, AtrousNet
+from deblur.sigma_net import SigmaNet
 
 SIGMA_MAX = 4.0        # largest sigma estimated or deconvolved: the end of GCV's grid (the protocol ends at 3)
 RADIUS = 32            # finite Wiener filter radius: ~exact up to sigma 3 (see the module docstring)
@@ -92,7 +94,6 @@ FILTER_GRID = 128      # FFT grid on which the Wiener filter is designed (its ta
 GCV_PAD = 18           # baselines.gcv_gaussian_sigma's padding (2 x a 9 px kernel)
 GCV_FINE = 0.01        # GCV's sigma grid after the 0.1 px search (px)
 GCV_CHUNK_BYTES = 16 << 20  # GCV evaluates this much of its (sigma, weight, frequency) table at once
-LEAKY_SLOPE = 0.3      # deblur.models.LEAKY_SLOPE (not imported: models imports this module)
 
 # Training: the sigma the restorer is told = the true one, exact with probability JITTER_EXACT,
 # else times exp(N(0, JITTER_REL)) plus N(0, JITTER_ABS) px: the error a trained estimator should
@@ -452,8 +453,6 @@ class KernelAwareNet(nn.Module):
                  sigma_max: float = SIGMA_MAX, radius: int = RADIUS, balance: float = BALANCE,
                  estimator: int = 16, sigma_net: int = 0, gate: int = 0) -> None:
         super().__init__()
-        from deblur.models import AtrousNet  # here, not at the top: models imports this module
-
         if frames != 1:
             raise ValueError(f"KernelAwareNet deblurs single images (frames=1), not {frames} frames")
         if gaussian_kernel_size(sigma_max) > 2 * radius + 1:
@@ -464,8 +463,6 @@ class KernelAwareNet(nn.Module):
         self.refine = AtrousNet(frames=2, blocks=blocks, stem=stem, channels=channels, branch=branch, head=head,
                                 dilations=dilations, slope=slope)
         if sigma_net:  # the learned estimator of deblur/sigma_net.py replaces GCV (+ correction)
-            from deblur.sigma_net import SigmaNet
-
             self.estimator = SigmaNet(width=sigma_net, sigma_max=sigma_max)
         else:
             self.estimator = SigmaEstimator(estimator, sigma_max)

@@ -53,7 +53,9 @@ import torch
 from skimage.restoration import uft
 
 from deblur.blur import splat
+from deblur.classical import pad_for_deconvolution
 from deblur.errors import DeblurError
+from deblur.nets import AtrousNet
 
 KNOTS = 6            # velocity knots of the path model over the three exposures
 COARSE_KNOTS = 2     # ... fitted first with this many (see estimate_path)
@@ -318,8 +320,6 @@ def multiframe_wiener(tile: np.ndarray, kernels: list[np.ndarray], weights: list
                       balance: float = BALANCE) -> np.ndarray:
     """sum_i w_i conj(K_i) B_i / (sum_i w_i |K_i|^2 + balance) on a tile (F, h, w, 3) float in
     [0, 1], with the baselines' reflect-and-taper padding; returns (h, w, 3), clipped."""
-    from deblur.baselines import pad_for_deconvolution  # here: deblur.baselines registers this module
-
     num = den = 0.0
     for frame, k, w in zip(tile, kernels, weights):
         padded, crop = pad_for_deconvolution(frame, k.shape)
@@ -386,8 +386,6 @@ class MultiFrameRefiner(torch.nn.Module):
     def __init__(self, frames: int = 3, blocks: int = 4, stem: int = 32, channels: int = 64, branch: int = 32,
                  head: int = 32, dilations: tuple[int, ...] = (1, 2, 3, 4), slope: float = 0.3) -> None:
         super().__init__()
-        from deblur.models import AtrousNet  # here, not at the top: models imports this module
-
         if frames != 3:
             raise ValueError(f"MultiFrameRefiner deblurs three frames (frames=3), not {frames}")
         self.frames = 3

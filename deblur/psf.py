@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.fft as sfft
 
-from deblur.baselines import _to_float, _to_uint8, _wiener_deconvolve, adaptive_balance, pad_for_deconvolution
+from deblur.classical import _to_float, _to_uint8, _wiener_deconvolve, adaptive_balance, pad_for_deconvolution
 from deblur.blur import defocus_kernel, gaussian_kernel, linear_motion_kernel
 
 BAND = 0.25              # cycles/px: the frequencies the fit looks at (above: noise and JPEG)
