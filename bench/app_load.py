@@ -32,6 +32,8 @@ from PIL import Image  # noqa: E402
 
 import app  # noqa: E402
 from deblur.io import read_image  # noqa: E402
+from deblur_app import menus, photo_tab  # noqa: E402
+from deblur_app.common import AppConfig  # noqa: E402
 
 MODEL = "res_unet-camera+psf"
 
@@ -49,16 +51,16 @@ def photo(folder: Path, w: int, h: int) -> Path:
 def cost(specs: list[str]) -> None:
     folder = Path(gr.utils.get_upload_folder()) / "bench-app-load"  # as an upload: uploaded_file accepts it
     folder.mkdir(parents=True, exist_ok=True)
-    cfg = app.AppConfig()
+    cfg = AppConfig()
     for spec in specs:
         model, task, *flags, size = spec.split(":")
         w, h = map(int, size.split("x"))
         path = photo(folder, w, h)
         ensemble, first = "x8" in flags, "first" in flags
-        app.get_restorer(model, cfg, ensemble=ensemble)  # loading is not the request's cost
-        app.MAX_ENSEMBLE_PIXELS = app.MAX_SLOW_PIXELS = app.MAX_PIXELS  # time it, whatever the bound
+        menus.get_restorer(menus.offered(cfg)[model], cfg, ensemble=ensemble)  # loading is not the request's cost
+        photo_tab.MAX_ENSEMBLE_PIXELS = photo_tab.MAX_SLOW_PIXELS = photo_tab.MAX_PIXELS  # time it, whatever the bound
         t = time.perf_counter()
-        app.deblur_photo(str(path), None, task, model, first, 8.0 if task == "motion" else 0.5, ensemble,
+        photo_tab.deblur_photo(str(path), None, task, model, first, 8.0 if task == "motion" else 0.5, ensemble,
                          lambda *a, **k: None, cfg=cfg)
         print(f"{model:26s} {'x8' if ensemble else '  '} {'blur-first' if first else '':10s} {w} x {h} "
               f"({w * h / 1e6:.2f} MP): {time.perf_counter() - t:6.1f} s", flush=True)
@@ -78,9 +80,9 @@ def queue(mode: str, longs: int) -> None:
     from gradio_client import Client, handle_file
 
     if mode != "lanes":
-        app.COMPUTE_WORKERS = 1 if mode == "today" else 2
-        app.compute_lane = lambda long, stop, progress: contextlib.nullcontext()
-    app.MAX_ENSEMBLE_PIXELS = app.MAX_PIXELS  # the long request: a 2400 x 1600 self-ensemble
+        photo_tab.COMPUTE_WORKERS = 1 if mode == "today" else 2  # read when build_demo lays the tab out
+        photo_tab.compute_lane = lambda long, stop, progress: contextlib.nullcontext()
+    photo_tab.MAX_ENSEMBLE_PIXELS = photo_tab.MAX_PIXELS  # the long request: a 2400 x 1600 self-ensemble
     folder = Path(tempfile.mkdtemp())
     big, small = photo(folder, 2400, 1600), photo(folder, 256, 256)
     demo = app.build_demo()

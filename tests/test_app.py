@@ -1,4 +1,4 @@
-"""Tests for app.py: handlers called directly, then the API through gradio_client.
+"""Tests for app.py and its tabs (deblur_app/): handlers called directly, then the API through gradio_client.
 
 Networks are tiny untrained models saved into a temporary weights folder (the shipped weights
 may not exist yet); images are a few dozen pixels; the server runs on 127.0.0.1 on a free port.
@@ -25,10 +25,13 @@ from slow_net import SlowNet
 from PIL import Image
 
 import app
+from deblur import registry
+from deblur.degrade import FAMILIES
 from deblur.data import builtin_image
 from deblur.io import iter_video, read_image, write_video
 from deblur.models import build_model
 from deblur.weights import save_weights, write_manifest_entry
+from deblur_app import common, lanes, leaderboards_tab, menus, photo_tab, server_status, training_tab, video_tab
 
 ROOT = Path(__file__).resolve().parent.parent
 TRAIN_LOG = ("epoch,step,samples,lr,loss,val_loss,val_mse,val_psnr,val_ssim,seconds\n"
@@ -76,13 +79,13 @@ def boards(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def cfg(weights, boards) -> app.AppConfig:
-    return app.AppConfig(weights_dir=weights, leaderboards_dir=boards, tile=64)
+def cfg(weights, boards) -> common.AppConfig:
+    return common.AppConfig(weights_dir=weights, leaderboards_dir=boards, tile=64)
 
 
 def upload_folder() -> Path:
     """A fresh folder inside Gradio's upload folder, as Gradio makes one per uploaded file: the app
-    opens a visitor's files from there only (app.uploaded_file)."""
+    opens a visitor's files from there only (deblur_app.uploads.uploaded_file)."""
     d = Path(gr.utils.get_upload_folder()) / f"test-app-{uuid.uuid4().hex}"
     d.mkdir(parents=True)
     return d
@@ -126,9 +129,14 @@ class Recorder:
         self.calls.append((value, desc, unit))
 
 
+def restorer(cfg, name: str, ensemble: bool = False):
+    """The app's cached restorer called `name`."""
+    return menus.get_restorer(menus.offered(cfg)[name], cfg, ensemble)
+
+
 def photo(cfg, upload=None, example=None, task="gaussian", model="blurred", blur_first=False, strength=1.5,
           ensemble=False, progress=None):
-    return app.deblur_photo(upload, example, task, model, blur_first, strength, ensemble,
+    return photo_tab.deblur_photo(upload, example, task, model, blur_first, strength, ensemble,
                             progress or Recorder(), cfg=cfg)
 
 
@@ -195,13 +203,13 @@ def test_photo_bad_files_are_gr_errors_naming_the_file(cfg, files, kind, message
 
 
 def test_photo_huge_image_refused_with_the_limit(cfg, files, monkeypatch):
-    monkeypatch.setattr(app, "MAX_PIXELS", 1000)
+    monkeypatch.setattr(photo_tab, "MAX_PIXELS", 1000)
     with pytest.raises(gr.Error, match="more than the limit of 1,000"):
         photo(cfg, str(files["rgb"]))
 
 
 def test_blur_first_has_its_own_size_limit(cfg, files, monkeypatch):
-    monkeypatch.setattr(app, "MAX_BLUR_FIRST_PIXELS", 1000)
+    monkeypatch.setattr(photo_tab, "MAX_BLUR_FIRST_PIXELS", 1000)
     with pytest.raises(gr.Error, match="'Blur it first' takes photos of up to"):
         photo(cfg, str(files["rgb"]), blur_first=True)
     photo(cfg, str(files["rgb"]))  # the same photo deblurs as it is
@@ -229,16 +237,16 @@ def test_corrupted_weights_are_refused(tmp_path, files):
     data = bytearray(path.read_bytes())
     data[-40:] = bytes(255 - b for b in data[-40:])  # flip bits of the last tensor values
     path.write_bytes(bytes(data))
-    bad = app.AppConfig(weights_dir=tmp_path, leaderboards_dir=tmp_path)
+    bad = common.AppConfig(weights_dir=tmp_path, leaderboards_dir=tmp_path)
     with pytest.raises(gr.Error, match="SHA-256"):
         photo(bad, str(files["rgb"]), model="carlo_net-gaussian")
 
 
 def test_restorers_are_cached(cfg):
-    assert app.get_restorer("carlo_net-gaussian", cfg) is app.get_restorer("carlo_net-gaussian", cfg)
-    ens = app.get_restorer("carlo_net-gaussian", cfg, ensemble=True)
-    assert ens is app.get_restorer("carlo_net-gaussian", cfg, ensemble=True)
-    assert ens.ensemble and not app.get_restorer("carlo_net-gaussian", cfg).ensemble
+    assert restorer(cfg, "carlo_net-gaussian") is restorer(cfg, "carlo_net-gaussian")
+    ens = restorer(cfg, "carlo_net-gaussian", ensemble=True)
+    assert ens is restorer(cfg, "carlo_net-gaussian", ensemble=True)
+    assert ens.ensemble and not restorer(cfg, "carlo_net-gaussian").ensemble
 
 
 def test_photo_self_ensemble_runs_eight_views_and_baselines_ignore_it(cfg, files):
@@ -248,7 +256,7 @@ def test_photo_self_ensemble_runs_eight_views_and_baselines_ignore_it(cfg, files
     (_, plain), _, _ = photo(cfg, str(files["rgb"]), model="carlo_net-gaussian")
     assert after.shape == plain.shape and "averaged over 8 flips / rotations" in report
     src = read_image(files["rgb"])
-    net = app.get_restorer("carlo_net-gaussian", cfg)
+    net = restorer(cfg, "carlo_net-gaussian")
     views = [np.rot90(net(np.ascontiguousarray(np.rot90(src, k))), -k).astype(float) for k in range(4)]
     views += [np.rot90(net(np.ascontiguousarray(np.rot90(src[:, ::-1], k))), -k)[:, ::-1].astype(float)
               for k in range(4)]
@@ -261,21 +269,21 @@ def test_photo_self_ensemble_runs_eight_views_and_baselines_ignore_it(cfg, files
 
 
 def test_model_lists_follow_the_blur_type(cfg, tmp_path):
-    gauss = [v for _, v in app.model_choices(cfg, "gaussian")]
-    motion = [v for _, v in app.model_choices(cfg, "motion")]
+    gauss = [v for _, v in menus.model_choices(cfg, "gaussian")]
+    motion = [v for _, v in menus.model_choices(cfg, "motion")]
     assert gauss[0] == "carlo_net-gaussian" and "atrous_net-motion" not in gauss
     assert motion[0] == "atrous_net-motion" and "carlo_net-gaussian" not in motion
     assert {"blurred", "wiener", "richardson_lucy"} <= set(gauss) & set(motion)
-    video = [v for _, v in app.video_model_choices(cfg)]
+    video = [v for _, v in menus.video_model_choices(cfg)]
     assert video[:2] == ["atrous_net-motion", "carlo_net-gaussian"] and "wiener" not in video
     # the three-frame classical method: motion photos only (too slow for a clip)
     assert "multiframe_wiener" in motion and "multiframe_wiener" not in gauss and "multiframe_wiener" not in video
-    models, slider, note = app.blur_type_changed("motion", cfg=cfg)
-    assert models["value"] == "atrous_net-motion" and slider["label"] == app.STRENGTH["motion"][4]
-    empty = app.AppConfig(weights_dir=tmp_path, leaderboards_dir=tmp_path)
-    assert app.default_model(empty, "gaussian") in app.BASELINES
-    assert "No trained networks are shipped yet" in app.status_markdown(empty)
-    assert "carlo_net-gaussian" in app.status_markdown(cfg)
+    models, slider, note = photo_tab.blur_type_changed("motion", cfg=cfg)
+    assert models["value"] == "atrous_net-motion" and slider["label"] == photo_tab.STRENGTH["motion"][4]
+    empty = common.AppConfig(weights_dir=tmp_path, leaderboards_dir=tmp_path)
+    assert menus.default_model(empty, "gaussian") in registry.BASELINES
+    assert "No trained networks are shipped yet" in server_status.status_markdown(empty)
+    assert "carlo_net-gaussian" in server_status.status_markdown(cfg)
 
 
 # ----------------------------------------------------------------------------- video handler
@@ -283,7 +291,7 @@ def test_model_lists_follow_the_blur_type(cfg, tmp_path):
 
 def test_video_motion_network_all_frames(cfg, files):
     progress = Recorder()
-    (before, after), player, download, report = app.deblur_clip(str(files["video"]), "atrous_net-motion",
+    (before, after), player, download, report = video_tab.deblur_clip(str(files["video"]), "atrous_net-motion",
                                                                 progress, cfg=cfg)
     assert player == download and Path(player).suffix == ".mp4"
     out = list(iter_video(player))
@@ -294,8 +302,8 @@ def test_video_motion_network_all_frames(cfg, files):
 
 
 def test_video_baseline_and_frame_cap(cfg, files, monkeypatch):
-    monkeypatch.setattr(app, "MAX_VIDEO_FRAMES", 3)
-    _, player, _, report = app.deblur_clip(str(files["video"]), "blurred", Recorder(), cfg=cfg)
+    monkeypatch.setattr(video_tab, "MAX_VIDEO_FRAMES", 3)
+    _, player, _, report = video_tab.deblur_clip(str(files["video"]), "blurred", Recorder(), cfg=cfg)
     assert len(list(iter_video(player))) == 3
     assert "only its first 3 were processed" in report
 
@@ -310,7 +318,7 @@ def test_video_baseline_and_frame_cap(cfg, files, monkeypatch):
 ])
 def test_video_bad_requests_are_gr_errors(cfg, files, video, model, message):
     with pytest.raises(gr.Error, match=message):
-        app.deblur_clip(str(files[video]) if video else None, model, Recorder(), cfg=cfg)
+        video_tab.deblur_clip(str(files[video]) if video else None, model, Recorder(), cfg=cfg)
 
 
 def test_prior_refining_networks_are_for_photos_not_clips(boards, files, tmp_path):
@@ -320,27 +328,27 @@ def test_prior_refining_networks_are_for_photos_not_clips(boards, files, tmp_pat
     save_net(d, "atrous_net-motion", "atrous_net", "motion", blocks=1, stem=4, channels=4, branch=4, head=4)
     save_net(d, "multiframe_atrous-motion", "multiframe_atrous", "motion", blocks=1, stem=4, channels=4, branch=4,
              head=4)
-    c = app.AppConfig(weights_dir=d, leaderboards_dir=boards, tile=64)
-    photo = dict((v, k) for k, v in app.model_choices(c, "motion"))
+    c = common.AppConfig(weights_dir=d, leaderboards_dir=boards, tile=64)
+    photo = dict((v, k) for k, v in menus.model_choices(c, "motion"))
     assert "path fit" in photo["multiframe_atrous-motion"] and "path fit" not in photo["atrous_net-motion"]
-    clip = [v for _, v in app.video_model_choices(c)]
+    clip = [v for _, v in menus.video_model_choices(c)]
     assert "atrous_net-motion" in clip and "multiframe_atrous-motion" not in clip
-    assert app.default_video_model(c) == "atrous_net-motion"
+    assert menus.default_video_model(c) == "atrous_net-motion"
     with pytest.raises(gr.Error, match="fits a camera path"):
-        app.deblur_clip(str(files["video"]), "multiframe_atrous-motion", Recorder(), cfg=c)
+        video_tab.deblur_clip(str(files["video"]), "multiframe_atrous-motion", Recorder(), cfg=c)
 
 
 def test_video_frames_too_large(cfg, files, monkeypatch):
-    monkeypatch.setattr(app, "MAX_VIDEO_PIXELS", 100)
+    monkeypatch.setattr(video_tab, "MAX_VIDEO_PIXELS", 100)
     with pytest.raises(gr.Error, match="frames are 64 x 48"):
-        app.deblur_clip(str(files["video"]), "blurred", Recorder(), cfg=cfg)
+        video_tab.deblur_clip(str(files["video"]), "blurred", Recorder(), cfg=cfg)
 
 
 # ---------------------------------------------------------------- leaderboards and training
 
 
 def test_leaderboards_from_published_csv(cfg):
-    message, choice, bars, table, sweep_choice, sweep, speed = app.refresh_leaderboards(cfg)
+    message, choice, bars, table, sweep_choice, sweep, speed = leaderboards_tab.refresh_leaderboards(cfg)
     assert choice["value"] == "builtin-gaussian: builtin / full / gaussian"
     assert "Skipped broken/leaderboard.csv" in message
     assert len(bars.data) == 3 and "blurred (input)" in list(bars.data[0].x)
@@ -351,18 +359,18 @@ def test_leaderboards_from_published_csv(cfg):
 
 
 def test_leaderboards_missing_folder_is_a_message(tmp_path):
-    empty = app.AppConfig(weights_dir=tmp_path, leaderboards_dir=tmp_path / "nothing")
-    message, choice, bars, table, _, sweep, _ = app.refresh_leaderboards(empty)
+    empty = common.AppConfig(weights_dir=tmp_path, leaderboards_dir=tmp_path / "nothing")
+    message, choice, bars, table, _, sweep, _ = leaderboards_tab.refresh_leaderboards(empty)
     assert "No published leaderboards yet" in message
     assert not bars.data and not sweep.data and table.empty
     # The repository's own folder (empty or not) never raises either.
-    app.refresh_leaderboards(app.AppConfig())
+    leaderboards_tab.refresh_leaderboards(common.AppConfig())
 
 
 def test_training_curves_from_logs(cfg, tmp_path):
-    fig, message = app.training_view(cfg)
+    fig, message = training_tab.training_view(cfg)
     assert "carlo_net-gaussian" in message and len(fig.data) == 5
-    fig, message = app.training_view(app.AppConfig(weights_dir=tmp_path, leaderboards_dir=tmp_path))
+    fig, message = training_tab.training_view(common.AppConfig(weights_dir=tmp_path, leaderboards_dir=tmp_path))
     assert "No training logs yet" in message and not fig.data
 
 
@@ -478,7 +486,7 @@ def test_blur_first_is_the_evaluators_degradation(cfg, files, task, level):
     (before, _), _, report = photo(cfg, str(files["rgb"]), task=task, model="blurred", blur_first=True,
                                    strength=level)
     sharp = read_image(files["rgb"])
-    want = degrade(task, sharp, image_rng(42, "photo"), **{app.FAMILIES[task].level: level})
+    want = degrade(task, sharp, image_rng(42, "photo"), **{FAMILIES[task].level: level})
     np.testing.assert_array_equal(before, want.frames[want.frames.shape[0] // 2])
     assert "seed 42, photo name 'photo'" in report
 
@@ -489,27 +497,27 @@ def test_camera_is_the_default_blur_type_with_its_own_line(cfg, weights):
     model = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "model")
     assert radio.value == "camera" and ("Real photo", "camera") in radio.choices
     assert model.value == "blind_wiener"  # no camera network shipped in this folder
-    from deblur.degrade import FAMILIES
 
-    _, slider, note = app.blur_type_changed("camera", cfg=cfg)
+    _, slider, note = photo_tab.blur_type_changed("camera", cfg=cfg)
     assert (slider["minimum"], slider["maximum"]) == (0.0, 1.0)
     assert FAMILIES["camera"].description in note and "Real photo" in note
     # With two camera networks shipped, the preferred one is the default, whatever the order: as
     # NAME+psf (a large disc / straight blur found in the photo is deconvolved first).
-    preferred = app.PREFERRED_NETWORK["camera"]
-    assert preferred.endswith(app.PSF_SUFFIX)
-    preferred = preferred.removesuffix(app.PSF_SUFFIX)
+    preferred = menus.PREFERRED_NETWORK["camera"]
+    assert preferred.endswith(registry.PSF_SUFFIX)
+    preferred = preferred.removesuffix(registry.PSF_SUFFIX)
     other = "atrous_net-camera" if preferred != "atrous_net-camera" else "naf_unet-camera"
     for name in (other, preferred):
         save_net(weights, name, "atrous_net", "camera", blocks=1, stem=4, channels=4, branch=4, head=4)
     try:
-        assert app.default_model(cfg, "camera") == preferred + app.PSF_SUFFIX
-        choices = [v for _, v in app.model_choices(cfg, "camera")]
-        assert {preferred, other, preferred + app.PSF_SUFFIX, other + app.PSF_SUFFIX, "blind_psf"} <= set(choices)
-        app.check_model(preferred + app.PSF_SUFFIX, cfg, "camera", have_kernel=False)
+        assert menus.default_model(cfg, "camera") == preferred + registry.PSF_SUFFIX
+        choices = [v for _, v in menus.model_choices(cfg, "camera")]
+        psf = registry.PSF_SUFFIX
+        assert {preferred, other, preferred + psf, other + psf, "blind_psf"} <= set(choices)
+        menus.check_model(preferred + registry.PSF_SUFFIX, cfg, "camera", have_kernel=False)
         with pytest.raises(gr.Error, match="unknown model"):
-            app.check_model("carlo_net-gaussian" + app.PSF_SUFFIX, cfg, "gaussian", have_kernel=False)
-        assert not any(v.endswith(app.PSF_SUFFIX) for _, v in app.model_choices(cfg, "gaussian"))
+            menus.check_model("carlo_net-gaussian" + registry.PSF_SUFFIX, cfg, "gaussian", have_kernel=False)
+        assert not any(v.endswith(registry.PSF_SUFFIX) for _, v in menus.model_choices(cfg, "gaussian"))
     finally:
         manifest = weights / "manifest.json"
         entries = json.loads(manifest.read_text())
@@ -519,7 +527,7 @@ def test_camera_is_the_default_blur_type_with_its_own_line(cfg, weights):
 
 def test_photos_use_automatic_tiling(weights, boards, uploads):
     """As the CLI: a photo up to 1.5 MP runs in one pass (forced 512 px tiles cost 1.7-2.5x)."""
-    auto = app.AppConfig(weights_dir=weights, leaderboards_dir=boards)
+    auto = common.AppConfig(weights_dir=weights, leaderboards_dir=boards)
     img = np.tile(builtin_image("astronaut"), (2, 2, 1))[:700, :900]  # 0.63 MP, above 512 px
     Image.fromarray(img).save(uploads / "big.png")
     progress = Recorder()
@@ -538,26 +546,26 @@ def test_error_messages_never_show_server_paths(tmp_path, files):
     save_net(tmp_path, "carlo_net-gaussian", "carlo_net", "gaussian", layers=2, channels=4)
     path = tmp_path / "carlo_net-gaussian.safetensors"
     path.write_bytes(path.read_bytes()[:-8] + b"12345678")
-    bad = app.AppConfig(weights_dir=tmp_path, leaderboards_dir=tmp_path)
+    bad = common.AppConfig(weights_dir=tmp_path, leaderboards_dir=tmp_path)
     with pytest.raises(gr.Error) as err:
         photo(bad, str(files["rgb"]), model="carlo_net-gaussian")
     assert "carlo_net-gaussian.safetensors" in err.value.message and str(tmp_path) not in err.value.message
-    assert app.public_message(f"cannot read {app.ROOT}/weights/x.safetensors or /tmp/abc/photo.png, 1/255") == \
+    assert common.public_message(f"cannot read {common.ROOT}/weights/x.safetensors or /tmp/abc/photo.png, 1/255") == \
         "cannot read weights/x.safetensors or photo.png, 1/255"
 
 
 def test_malformed_manifest_still_builds_and_says_why(tmp_path):
     (tmp_path / "manifest.json").write_text("{ not json")
     demo = app.build_demo(tmp_path, tmp_path)
-    status = app.status_markdown(app.AppConfig(weights_dir=tmp_path, leaderboards_dir=tmp_path))
+    status = server_status.status_markdown(common.AppConfig(weights_dir=tmp_path, leaderboards_dir=tmp_path))
     assert "Not offered" in status and "manifest.json is not valid JSON" in status
     assert str(tmp_path) not in status
     assert demo is not None
 
 
 def test_upload_shows_the_photo_at_once(cfg, files):
-    np.testing.assert_array_equal(app.preview_photo(str(files["rgb"])), read_image(files["rgb"]))
-    assert app.preview_photo(None) is None
+    np.testing.assert_array_equal(photo_tab.preview_photo(str(files["rgb"])), read_image(files["rgb"]))
+    assert photo_tab.preview_photo(None) is None
     demo = app.build_demo(cfg.weights_dir, cfg.leaderboards_dir)
     upload = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "photo-upload")
     preview = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "photo-preview")
@@ -566,17 +574,17 @@ def test_upload_shows_the_photo_at_once(cfg, files):
 
 
 def test_gallery_examples_list_the_pngs_there(cfg, tmp_path):
-    assert app.gallery_photos(app.AppConfig(gallery_dir=tmp_path / "missing")) == []
+    assert photo_tab.gallery_photos(common.AppConfig(gallery_dir=tmp_path / "missing")) == []
     Image.fromarray(builtin_image("coffee")[:40, :50]).save(tmp_path / "b_clock.png")
     Image.fromarray(builtin_image("coffee")[:40, :50]).save(tmp_path / "a_text.png")
     (tmp_path / "notes.txt").write_text("not a photo")
-    with_gallery = app.AppConfig(cfg.weights_dir, cfg.leaderboards_dir, cfg.tile, tmp_path)
-    assert [p.name for p in app.gallery_photos(with_gallery)] == ["a_text.png", "b_clock.png"]
-    upload, example, task, models, _, _, blur_first, preview = app.pick_gallery_photo("b_clock", with_gallery)
+    with_gallery = common.AppConfig(cfg.weights_dir, cfg.leaderboards_dir, cfg.tile, tmp_path)
+    assert [p.name for p in photo_tab.gallery_photos(with_gallery)] == ["a_text.png", "b_clock.png"]
+    upload, example, task, models, _, _, blur_first, preview = photo_tab.pick_gallery_photo("b_clock", with_gallery)
     assert Path(upload) == tmp_path / "b_clock.png" and task == "camera" and blur_first is False
     assert preview.shape == (40, 50, 3) and models["value"] == "blind_wiener"
     with pytest.raises(gr.Error, match="unknown example photo"):
-        app.pick_gallery_photo("../weights/x", with_gallery)
+        photo_tab.pick_gallery_photo("../weights/x", with_gallery)
     demo = app.build_demo(cfg.weights_dir, cfg.leaderboards_dir, gallery_dir=tmp_path)
     gallery = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "examples-gallery")
     assert gallery.visible and len(gallery.value) == 2
@@ -586,12 +594,12 @@ def test_examples_start_with_the_most_visible_improvement(cfg, tmp_path):
     """Issue 27: the first one-click example is one the default model visibly improves (a
     misfocused page that becomes readable), the unchanged video frame comes last; photos not
     ranked in GALLERY_ORDER follow in name order."""
-    shipped = [p.stem for p in app.gallery_photos(app.AppConfig())]
+    shipped = [p.stem for p in photo_tab.gallery_photos(common.AppConfig())]
     assert shipped[0] == "text_defocus" and shipped[-1] == "bikes_100"
-    assert set(shipped) == set(app.GALLERY_ORDER)  # every shipped example is ranked
+    assert set(shipped) == set(photo_tab.GALLERY_ORDER)  # every shipped example is ranked
     for name in ("zz_new", "bikes_100", "aa_new", "text_defocus"):
         Image.fromarray(builtin_image("coffee")[:40, :50]).save(tmp_path / f"{name}.png")
-    ranked = app.gallery_photos(app.AppConfig(cfg.weights_dir, cfg.leaderboards_dir, cfg.tile, tmp_path))
+    ranked = photo_tab.gallery_photos(common.AppConfig(cfg.weights_dir, cfg.leaderboards_dir, cfg.tile, tmp_path))
     assert [p.stem for p in ranked] == ["text_defocus", "bikes_100", "aa_new", "zz_new"]
     demo = app.build_demo(cfg.weights_dir, cfg.leaderboards_dir)
     gallery = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "examples-gallery")
@@ -651,17 +659,18 @@ def test_queue_shows_the_measured_time_left_not_a_mean_of_past_runs(server, file
 
 def test_time_left_is_the_measured_pace():
     started = time.perf_counter() - 10.0  # 10 s for the units done so far
-    assert app.time_left(started, 5, 20) == " · about 30 s left"
-    assert app.time_left(started, 1, 20) == " · about 3 min left"
-    assert app.time_left(started, 0, 20) == app.time_left(started, 20, 20) == app.time_left(started, 3, None) == ""
+    assert lanes.time_left(started, 5, 20) == " · about 30 s left"
+    assert lanes.time_left(started, 1, 20) == " · about 3 min left"
+    assert lanes.time_left(started, 0, 20) == lanes.time_left(started, 20, 20) == ""
+    assert lanes.time_left(started, 3, None) == ""
 
 
 def test_leaderboard_table_calls_true_kernel_baselines_oracles(cfg):
-    _, table = app.leaderboard_view(None, cfg)
+    _, table = leaderboards_tab.leaderboard_view(None, cfg)
     kinds = dict(zip(table["model"], table["kind"]))
     assert kinds == {"carlo_net-gaussian": "network", "wiener": "oracle (given the true kernel)",
                      "blurred": "baseline"}
-    message, *_ = app.refresh_leaderboards(cfg)
+    message, *_ = leaderboards_tab.refresh_leaderboards(cfg)
     assert "handed the true blur kernel" in message
 
 
@@ -670,7 +679,7 @@ def test_speed_chart_log_axis_has_decades_only(tmp_path):
     run.mkdir()
     pd.DataFrame({"model": ["blurred", "wiener", "atrous_net-gaussian"], "kind": ["baseline", "baseline", "network"],
                   "seconds": [0.0016, 0.57, 2.29], "height": 720, "width": 1280}).to_csv(run / "speed.csv", index=False)
-    *_, speed = app.refresh_leaderboards(app.AppConfig(weights_dir=tmp_path, leaderboards_dir=tmp_path))
+    *_, speed = leaderboards_tab.refresh_leaderboards(common.AppConfig(weights_dir=tmp_path, leaderboards_dir=tmp_path))
     ticks = list(speed.layout.yaxis.tickvals)
     assert ticks == [0.001, 0.01, 0.1, 1.0, 10.0]
     assert list(speed.layout.yaxis.ticktext) == ["0.001 s", "0.01 s", "0.1 s", "1 s", "10 s"]
@@ -701,22 +710,23 @@ def test_video_preview_is_h264_mp4_for_any_container(cfg, uploads):
     import av
 
     avi = write_avi(uploads / "clip.avi")
-    preview, state = app.preview_clip(str(avi))
+    preview, state = video_tab.preview_clip(str(avi))
     assert Path(preview).suffix == ".mp4"
     with av.open(preview) as container:
         assert container.streams.video[0].codec_context.name == "h264"
     assert len(list(iter_video(preview))) == 5
     # The preview is only shown: deblurring uses the visitor's own file.
-    assert app._original_clip(preview, state) == str(avi)
-    assert app._original_clip(str(avi), state) == str(avi)
-    (_, after), player, _, report = app.deblur_clip(app._original_clip(preview, state), "blurred", Recorder(),
+    assert video_tab.original_clip(preview, state) == str(avi)
+    assert video_tab.original_clip(str(avi), state) == str(avi)
+    (_, after), player, _, report = video_tab.deblur_clip(video_tab.original_clip(preview, state), "blurred",
+                                                          Recorder(),
                                                     cfg=cfg)
     np.testing.assert_array_equal(after, list(iter_video(avi))[2])
 
 
 def test_video_is_decoded_and_restored_as_a_stream(cfg, files, monkeypatch):
     """Frames are decoded as the restorer asks for them, not all before the first is restored."""
-    real_iter = app.iter_video
+    real_iter = video_tab.iter_video
     events: list[str] = []
 
     def logged_iter(path, max_frames=None):
@@ -724,16 +734,16 @@ def test_video_is_decoded_and_restored_as_a_stream(cfg, files, monkeypatch):
             events.append("decode")
             yield frame
 
-    net = app.get_restorer("atrous_net-motion", cfg)
+    net = restorer(cfg, "atrous_net-motion")
     real_call = type(net).__call__
 
     def logged_call(self, *args, **kwargs):
         events.append("restore")
         return real_call(self, *args, **kwargs)
 
-    monkeypatch.setattr(app, "iter_video", logged_iter)
+    monkeypatch.setattr(video_tab, "iter_video", logged_iter)
     monkeypatch.setattr(type(net), "__call__", logged_call)
-    app.deblur_clip(str(files["video"]), "atrous_net-motion", Recorder(), cfg=cfg)
+    video_tab.deblur_clip(str(files["video"]), "atrous_net-motion", Recorder(), cfg=cfg)
     assert events.count("restore") == 5
     # The first frame is restored before the last one is decoded (t-1, t, t+1 held at a time).
     last_decode = len(events) - 1 - events[::-1].index("decode")
@@ -752,9 +762,9 @@ def slow_carlo(monkeypatch, delay: float = 1.0) -> SlowNet:
     from deblur.inference import Deblurrer
 
     slow = SlowNet(delay)
-    real = app.get_restorer
-    monkeypatch.setattr(app, "get_restorer", lambda name, cfg, ensemble=False: (
-        Deblurrer(slow, tile=128, name="slow") if name == "carlo_net-gaussian" else real(name, cfg, ensemble)))
+    real = menus.get_restorer
+    monkeypatch.setattr(photo_tab, "get_restorer", lambda info, cfg, ensemble=False: (
+        Deblurrer(slow, tile=128, name="slow") if info.name == "carlo_net-gaussian" else real(info, cfg, ensemble)))
     return slow
 
 
@@ -765,7 +775,7 @@ def test_closed_page_stops_its_job_and_frees_the_worker(server, files, monkeypat
     from gradio_client import Client
 
     slow = slow_carlo(monkeypatch)
-    monkeypatch.setattr(app, "SMALL_PIXELS", 100_000)  # astronaut (512 x 512) is a long job
+    monkeypatch.setattr(lanes, "SMALL_PIXELS", 100_000)  # astronaut (512 x 512) is a long job
     url = server.local_url
     index = next(i for i, f in server.fns.items() if f.api_name == "deblur")
     session = uuid.uuid4().hex[:11]
@@ -800,7 +810,7 @@ def test_short_requests_are_not_stuck_behind_long_ones(server, files, monkeypatc
     from gradio_client.exceptions import AppError
 
     slow = slow_carlo(monkeypatch, delay=0.5)
-    monkeypatch.setattr(app, "SMALL_PIXELS", 100_000)  # astronaut (512 x 512) is long, 48 x 64 short
+    monkeypatch.setattr(lanes, "SMALL_PIXELS", 100_000)  # astronaut (512 x 512) is long, 48 x 64 short
     client = Client(server.local_url, verbose=False)
     long_job = ["astronaut", "gaussian", "carlo_net-gaussian", False, 1.5, False]
     first = client.submit(None, *long_job, api_name="/deblur")
@@ -822,8 +832,8 @@ def test_short_requests_are_not_stuck_behind_long_ones(server, files, monkeypatc
 
 
 def test_ensemble_and_three_frame_restorers_have_a_size_bound(cfg, files, monkeypatch):
-    monkeypatch.setattr(app, "MAX_ENSEMBLE_PIXELS", 48 * 64 - 1)
-    monkeypatch.setattr(app, "MAX_SLOW_PIXELS", 48 * 64 - 1)
+    monkeypatch.setattr(photo_tab, "MAX_ENSEMBLE_PIXELS", 48 * 64 - 1)
+    monkeypatch.setattr(photo_tab, "MAX_SLOW_PIXELS", 48 * 64 - 1)
     with pytest.raises(gr.Error, match=r"self-ensemble runs the network 8 times.*64 x 48 px.*untick it.*"
                                        r"python -m deblur photo.png -o sharp.png --model carlo_net-gaussian --ensemble"):
         photo(cfg, str(files["rgb"]), model="carlo_net-gaussian", ensemble=True)
@@ -831,8 +841,8 @@ def test_ensemble_and_three_frame_restorers_have_a_size_bound(cfg, files, monkey
         photo(cfg, str(files["rgb"]), task="motion", model="multiframe_wiener", blur_first=True, strength=4)
     photo(cfg, str(files["rgb"]), model="carlo_net-gaussian")  # one pass: no such bound
     photo(cfg, str(files["rgb"]), model="blurred", ensemble=True)  # a baseline runs once anyway
-    assert app._LONG_JOBS.acquire(blocking=False) and app._LONG_JOBS.acquire(blocking=False)  # nothing leaked
-    app._LONG_JOBS.release(), app._LONG_JOBS.release()
+    assert lanes._LONG_JOBS.acquire(blocking=False) and lanes._LONG_JOBS.acquire(blocking=False)  # nothing leaked
+    lanes._LONG_JOBS.release(), lanes._LONG_JOBS.release()
 
 
 def test_blind_psf_says_which_blur_it_found(cfg, uploads):

@@ -4,7 +4,7 @@ A request names its files by server path, and a client can write any path there.
 the running app's raw HTTP API (no gradio_client, which would upload the caller's own file instead)
 with paths that are not uploads -- an image outside the upload folders, system files, a missing
 file, a directory, a symlink out of the upload folder, a bare string -- and check that each is
-refused with the one message app.NOT_UPLOADED, that nothing comes back, that no handler opened it
+refused with the one message deblur_app.uploads.NOT_UPLOADED, that nothing comes back, that no handler opened it
 and that no copy of it appears in Gradio's served cache. A real upload still works.
 """
 
@@ -25,6 +25,7 @@ from PIL import Image
 import app
 from deblur.data import builtin_image
 from deblur.io import read_image, write_video
+from deblur_app import common, photo_tab, uploads, video_tab
 
 SYSTEM_FILES = [p for p in ("/etc/hostname", "/etc/passwd") if Path(p).is_file()]
 
@@ -66,9 +67,10 @@ def server(tmp_path_factory):
 def opened(monkeypatch) -> list[str]:
     """Every file the handlers open (the server runs in this process)."""
     calls: list[str] = []
-    for name in ("read_image", "video_fps", "iter_video"):
-        real = getattr(app, name)
-        monkeypatch.setattr(app, name, lambda path, *a, _real=real, **k: calls.append(str(path)) or _real(path, *a, **k))
+    for tab, name in ((photo_tab, "read_image"), (video_tab, "video_fps"), (video_tab, "iter_video")):
+        real = getattr(tab, name)
+        monkeypatch.setattr(tab, name,
+                            lambda path, *a, _real=real, **k: calls.append(str(path)) or _real(path, *a, **k))
     return calls
 
 
@@ -125,7 +127,7 @@ def test_raw_api_refuses_every_path_that_was_not_uploaded(server, outside, opene
             assert not (isinstance(payload, dict) and payload.keys() - {"error", "duration", "visible", "title"})
             real = Path(target).resolve()
             assert not copies_of(real, cache_snapshot() - before), (label, api)
-    assert all(m == app.NOT_UPLOADED for m in messages), set(map(str, messages))
+    assert all(m == uploads.NOT_UPLOADED for m in messages), set(map(str, messages))
     assert opened == []  # no handler ran: the paths were refused before anything was opened
 
 
@@ -139,7 +141,7 @@ def test_refused_even_where_gradio_would_copy_and_hand_it_on(server, outside, op
         before = cache_snapshot()
         event, payload = call(server.local_url, "deblur", [file_data(target), None, "gaussian", "blurred", False,
                                                            1.5, False])
-        assert event == "error" and payload["error"] == app.NOT_UPLOADED, (label, event, payload)
+        assert event == "error" and payload["error"] == uploads.NOT_UPLOADED, (label, event, payload)
         assert not copies_of(Path(target).resolve(), cache_snapshot() - before), label
     assert opened == []
 
@@ -159,24 +161,24 @@ def test_a_real_upload_still_works(server, outside, opened):
 @pytest.mark.parametrize("case", ["photo", "missing", "dir", "link_photo"])
 def test_handlers_refuse_what_was_not_uploaded(outside, opened, case):
     """The same check in every handler that takes a file, for calls that do not come through Gradio."""
-    cfg = app.AppConfig(weights_dir=outside["dir"], leaderboards_dir=outside["dir"])
+    cfg = common.AppConfig(weights_dir=outside["dir"], leaderboards_dir=outside["dir"])
     path = str(outside[case])
-    calls = [lambda: app.deblur_photo(path, None, "gaussian", "blurred", False, 1.5, cfg=cfg),
-             lambda: app.preview_photo(path, cfg),
-             lambda: app.preview_clip(path, cfg),
-             lambda: app.deblur_clip(path, "blurred", cfg=cfg),
-             lambda: app.load_photo({"path": path}, None, cfg)]
+    calls = [lambda: photo_tab.deblur_photo(path, None, "gaussian", "blurred", False, 1.5, cfg=cfg),
+             lambda: photo_tab.preview_photo(path, cfg),
+             lambda: video_tab.preview_clip(path, cfg),
+             lambda: video_tab.deblur_clip(path, "blurred", cfg=cfg),
+             lambda: photo_tab.load_photo({"path": path}, None, cfg)]
     for fn in calls:
         with pytest.raises(gr.Error) as err:
             fn()
-        assert err.value.message == app.NOT_UPLOADED
+        assert err.value.message == uploads.NOT_UPLOADED
     assert opened == []
 
 
 def test_the_apps_own_example_photos_are_accepted(tmp_path, opened):
     Image.fromarray(builtin_image("coffee")[:40, :50]).save(tmp_path / "b_clock.png")
-    cfg = app.AppConfig(weights_dir=tmp_path, leaderboards_dir=tmp_path, gallery_dir=tmp_path)
-    img, name = app.load_photo(str(tmp_path / "b_clock.png"), None, cfg)
+    cfg = common.AppConfig(weights_dir=tmp_path, leaderboards_dir=tmp_path, gallery_dir=tmp_path)
+    img, name = photo_tab.load_photo(str(tmp_path / "b_clock.png"), None, cfg)
     assert img.shape == (40, 50, 3) and name == "b_clock"
     with pytest.raises(gr.Error, match="not uploaded through the app"):
-        app.load_photo(str(tmp_path / "b_clock.png"), None, app.AppConfig(gallery_dir=tmp_path / "other"))
+        photo_tab.load_photo(str(tmp_path / "b_clock.png"), None, common.AppConfig(gallery_dir=tmp_path / "other"))

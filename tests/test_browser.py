@@ -177,18 +177,18 @@ def test_deblur_photo_then_leaderboard_chart(served, page, tmp_path):
 
 def test_closing_the_page_frees_the_worker(served, page, tmp_path, monkeypatch):
     """Issue 14's bar: a visitor who closes the page during a long job frees the long-job lane
-    (app.compute_lane) within 10 s: the job stops at its next tile."""
-    import app
+    (deblur_app.lanes.compute_lane) within 10 s: the job stops at its next tile."""
     from gradio_client import Client, handle_file
 
     from deblur.data import builtin_image
     from deblur.inference import Deblurrer
+    from deblur_app import lanes, menus, photo_tab
 
     slow = SlowNet(delay=1.0)
-    real = app.get_restorer
-    monkeypatch.setattr(app, "get_restorer", lambda name, cfg, ensemble=False: (
-        Deblurrer(slow, tile=128, name="slow") if name == "carlo_net-gaussian" else real(name, cfg, ensemble)))
-    monkeypatch.setattr(app, "SMALL_PIXELS", 1000)  # both photos are long jobs: the second waits for the first
+    real = menus.get_restorer
+    monkeypatch.setattr(photo_tab, "get_restorer", lambda info, cfg, ensemble=False: (
+        Deblurrer(slow, tile=128, name="slow") if info.name == "carlo_net-gaussian" else real(info, cfg, ensemble)))
+    monkeypatch.setattr(lanes, "SMALL_PIXELS", 1000)  # both photos are long jobs: the second waits for the first
     photo = tmp_path / "big.png"
     Image.fromarray(builtin_image("astronaut")).save(photo)  # 512 x 512: 25 tiles, ~25 s
     upload_photo(page, served, photo, tmp_path)
