@@ -65,7 +65,8 @@ def test_wheel_carries_every_shipped_file(wheel):
 def test_wheel_carries_the_code_the_app_and_the_leaderboards(wheel):
     names = set(wheel.namelist())
     for module in ("deblur/__init__.py", "deblur/cli.py", "deblur/export.py", "deblur/onnx_backend.py",
-                   "eval/__main__.py", "eval/spread.py", "app.py"):
+                   "eval/__main__.py", "eval/spread.py", "app.py", "deblur_app/__init__.py",
+                   "deblur_app/photo_tab.py", "deblur_app/uploads.py"):
         assert module in names
     published = {p.relative_to(REPO).as_posix() for p in (REPO / "eval" / "leaderboards").rglob("*")
                  if p.suffix in (".csv", ".json")}
