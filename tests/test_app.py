@@ -249,6 +249,20 @@ def test_restorers_are_cached(cfg):
     assert ens.ensemble and not restorer(cfg, "carlo_net-gaussian").ensemble
 
 
+@pytest.mark.parametrize("model", ["carlo_net-gaussian", "blurred"])
+def test_a_request_reads_the_manifest_once(cfg, files, monkeypatch, model):
+    """The model is checked, labelled and loaded from one registry.catalog (it was 4-5 reads)."""
+    photo(cfg, str(files["rgb"]), model=model)  # the restorers are built and cached
+    video_tab.deblur_clip(str(files["video"]), "atrous_net-motion", Recorder(), cfg=cfg)
+    reads = []
+    real = registry.read_manifest
+    monkeypatch.setattr(registry, "read_manifest", lambda folder=None, *a, **k: (
+        reads.append(folder) if Path(folder or "") == cfg.weights_dir else None) or real(folder, *a, **k))
+    photo(cfg, str(files["rgb"]), model=model)
+    video_tab.deblur_clip(str(files["video"]), "atrous_net-motion", Recorder(), cfg=cfg)
+    assert len(reads) == 2  # one per request
+
+
 def test_photo_self_ensemble_runs_eight_views_and_baselines_ignore_it(cfg, files):
     progress = Recorder()
     (_, after), _, report = photo(cfg, str(files["rgb"]), model="carlo_net-gaussian", ensemble=True,
