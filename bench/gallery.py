@@ -23,7 +23,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from deblur.inference import load_restorer  # noqa: E402
+from deblur.registry import load as load_restorer  # noqa: E402
 from deblur.io import read_image, read_video, write_image  # noqa: E402
 
 CROP = 320

@@ -40,7 +40,8 @@ def child(args: argparse.Namespace) -> None:
     from skimage import data
 
     from deblur.blur import gaussian_kernel
-    from deblur.inference import Deblurrer, load_restorer
+    from deblur.inference import Deblurrer
+    from deblur.registry import load as load_restorer
     from deblur.models import build_model
 
     if args.threads:

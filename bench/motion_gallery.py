@@ -22,7 +22,7 @@ from PIL import Image, ImageDraw
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from deblur.baselines import RichardsonLucy  # noqa: E402
-from deblur.inference import load_restorer  # noqa: E402
+from deblur.registry import load as load_restorer  # noqa: E402
 from deblur.metrics import psnr  # noqa: E402
 from deblur.multiframe import MultiFrameWiener  # noqa: E402
 from deblur.weights import read_manifest  # noqa: E402

@@ -8,25 +8,24 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 import torch.nn as nn
 
 from .models import count_parameters, model_config
+from .multiframe import JITTER_EXACT, JITTER_MAX
 from .provenance import cpu_model, git_commit, now_utc
 from .degrade import family
 from .sampling import REAL_BLUR_DATA, own_data, standard_data
-from .weights import save_weights, write_manifest_entry
-
-if TYPE_CHECKING:
-    from .train import TrainConfig
+from .sigma_net import load as load_sigma_net
+from .train_config import LOSSES as losses
+from .train_config import TrainConfig
+from .weights import read_metadata, save_weights, write_manifest_entry
 
 
 def ship(cfg: TrainConfig, model: nn.Module, result: dict[str, Any], world: int, log_path: Path) -> None:
     """Write weights/<name>.safetensors, its manifest entry, training log and model card."""
-    from .train import LOSSES as losses
-
     out = Path(cfg.out)
     name = cfg.run_name
     hardware = f"{os.cpu_count()} CPU cores ({cpu_model()})" if not torch.cuda.is_available() else torch.cuda.get_device_name()
@@ -56,8 +55,6 @@ def ship(cfg: TrainConfig, model: nn.Module, result: dict[str, Any], world: int,
                      f"On this stage's validation set the --init weights scored PSNR of the mean MSE "
                      f"{s0['val_psnr_mean_mse']:.2f} dB, SSIM {s0['val_ssim']:.4f}\n")
     if cfg.estimator:
-        from .sigma_net import load as load_sigma_net
-
         info = load_sigma_net(cfg.estimator)[1]
         own = (f"{info['samples']:,} crops of `{info.get('data', '?')}` on its own, validation MAE "
                f"{info.get('val_mae_px', float('nan')):.3f} px" if "samples" in info else "its own training not recorded")
@@ -88,8 +85,6 @@ def ship(cfg: TrainConfig, model: nn.Module, result: dict[str, Any], world: int,
             blur_line += (f"; {cfg.sharp:.0%} of the training samples (not the validation ones) drawn with no kernel "
                           "and no noise (deblur.sampling.CameraSampler sharp)")
     if getattr(model, "takes_prior", False):
-        from .multiframe import JITTER_EXACT, JITTER_MAX
-
         blur_line += (f"; a fourth input frame, the multi-frame Wiener prior (deblur.multiframe.restore) made from "
                       f"the synthesis' own camera path, exact {JITTER_EXACT:.0%} of the time, else off by a smooth "
                       f"error of RMS U(0, {JITTER_MAX:g}) px (jitter_path); no neighbour shift")
@@ -132,8 +127,6 @@ def stage_history(init: str) -> list[dict[str, Any]]:
     """
     if not init:
         return []
-    from .weights import read_metadata
-
     stages = read_metadata(init).get("stages")
     if isinstance(stages, list):
         return [s for s in stages if isinstance(s, dict) and "command" in s]

@@ -58,7 +58,8 @@ from deblur.errors import DeblurError, ImageError
 from deblur.baselines import BASELINES
 from deblur.kernel_estimate import estimate_kernel
 from deblur.registry import BLURS, PSF_SUFFIX, names as runnable_names, weights_notes
-from deblur.inference import BACKENDS, ENSEMBLE_SUFFIX, Deblurrer, available_restorers, deblur_video, load_restorer
+from deblur.registry import load as load_restorer
+from deblur.inference import BACKENDS, ENSEMBLE_SUFFIX, Deblurrer, deblur_video
 from deblur.weights import MANIFEST, WEIGHTS_DIR
 
 EXIT_OK, EXIT_ERROR = 0, 2
@@ -143,7 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.list_models:
-            for name in available_restorers(args.task, args.weights_dir):
+            for name in runnable_names(args.task, args.weights_dir):
                 print(name)
             for line in weights_notes(args.weights_dir):  # else only the baselines, without a word
                 _note(line)

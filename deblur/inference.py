@@ -38,7 +38,6 @@ import contextlib
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -46,7 +45,12 @@ from torch import nn
 
 from deblur import onnx_backend
 from deblur.errors import DeblurError, ImageError
-from deblur.registry import ENSEMBLE_SUFFIX  # noqa: F401  (re-exported: the name suffix of a self-ensemble)
+from deblur.kernel_aware import sigma_from_kernel
+from deblur.psf import deconvolve_large
+
+# A network name + this suffix is its 8-view self-ensemble (Deblurrer(ensemble=True)); deblur.registry,
+# the one parser of model names, reads it from here.
+ENSEMBLE_SUFFIX = "+x8"
 
 Progress = Callable[[int, "int | None"], None]
 """progress(done, total): called after each unit of work (tile or video frame); total may be None."""
@@ -233,8 +237,6 @@ class Deblurrer:
         (every frame R = G = B) it is the mean of the output's channels in all three."""
         stack = self._model_frames(frames)
         if self.psf:
-            from deblur.psf import deconvolve_large
-
             stack = deconvolve_large(stack[0])[0][None]
         with self._threads():
             if self.takes_prior:
@@ -286,8 +288,6 @@ class Deblurrer:
         if not self.takes_sigma:
             return None
         if self.needs_kernel:
-            from deblur.kernel_aware import sigma_from_kernel
-
             if kernel is None:
                 raise DeblurError(f"{self.name} is given the true sigma, but no kernel was passed")
             return torch.tensor([sigma_from_kernel(kernel)])
@@ -492,32 +492,3 @@ def _video(
 def _chain(head: list[np.ndarray], rest: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
     yield from head
     yield from rest
-
-
-# ---------------------------------------------------------------------- restorer registry
-
-
-def available_restorers(task: str | None = None, weights_dir: str | Path | None = None) -> list[str]:
-    """Names load_restorer accepts (deblur.registry.names): shipped networks (for `task` if
-    given; from `weights_dir`, None = the repository's weights/), then the classical baselines,
-    which take every blur."""
-    from deblur import registry
-
-    return registry.names(task, weights_dir)
-
-
-def load_restorer(name: str, **opts) -> Callable[..., np.ndarray]:
-    """A restorer by name: callable(frames_u8, kernel=None) -> uint8 (H, W, 3).
-
-    A thin alias of ``deblur.registry.load`` (the one registry): a shipped network, a path to a
-    .safetensors weight file, a classical baseline, or a network name + ENSEMBLE_SUFFIX ("+x8").
-    Networks are wrapped in a Deblurrer built with `opts` (tile, overlap, bf16, channels_last,
-    threads, ensemble); baselines ignore `opts`.
-
-    Raises:
-        UnknownModelError: unknown name; the message lists the valid names.
-        WeightsError: the weight file is missing, corrupted or does not match its hash.
-    """
-    from deblur import registry
-
-    return registry.load(name, **opts)

@@ -14,6 +14,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from deblur import __version__
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 # Distributions whose versions can move a score or a timing.
@@ -42,12 +44,7 @@ def library_versions() -> dict[str, str | None]:
             out[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
             out[name] = None
-    try:
-        import deblur
-
-        out["deblur"] = getattr(deblur, "__version__", None)
-    except ImportError:  # pragma: no cover - eval always runs beside deblur
-        out["deblur"] = None
+    out["deblur"] = __version__
     return out
 
 

@@ -33,7 +33,9 @@ from typing import Any
 
 from deblur.baselines import BASELINES as CLASSICAL
 from deblur.blind import BlindKernel
+from deblur import weights as W  # W._weights_dir at call time: tests point it elsewhere
 from deblur.errors import DeblurError, UnknownModelError, WeightsError
+from deblur.inference import ENSEMBLE_SUFFIX, Deblurrer
 from deblur.models import ARCH_TASKS, ARCHITECTURES, PRIOR_ARCHITECTURES, TASK_FRAMES
 from deblur.pnp import MultiFramePnP, PnPDeconvolution
 from deblur.weights import MANIFEST, read_manifest
@@ -67,7 +69,6 @@ PRIOR_RESTORERS: dict[str, PriorRestorer] = {
     "multiframe_pnp": PriorRestorer("denoiser_unet", lambda m, n: MultiFramePnP(m, name=n), False, 3, ("motion",)),
 }
 
-ENSEMBLE_SUFFIX = "+x8"
 ORACLE_SUFFIX = "+true_sigma"  # a kernel-aware network given the true kernel's sigma (deblur/kernel_aware.py)
 PSF_SUFFIX = "+psf"  # a large disc / straight-motion blur found and deconvolved first (deblur/psf.py)
 BLURS = tuple(TASK_FRAMES)
@@ -127,9 +128,7 @@ def shipped(weights_dir: str | Path | None = None, strict: bool = True) -> dict[
     weights_dir None = the repository's ``weights/`` (looked up at call time). ``strict`` False
     skips a malformed manifest or entry instead of raising (the app must still start; it shows
     ``deblur.weights.manifest_problems``)."""
-    from deblur.weights import _weights_dir
-
-    folder = _weights_dir(weights_dir)
+    folder = W._weights_dir(weights_dir)
     out = {}
     for name, entry in read_manifest(weights_dir, strict=strict).items():
         path = folder / str(entry.get("file", ""))
@@ -159,10 +158,8 @@ def names(blur: str | None = None, weights_dir: str | Path | None = None, kernel
 
 def _prior_info(name: str, weights_dir: str | Path | None) -> ModelInfo | None:
     """The ModelInfo of a PRIOR_RESTORERS name whose prior is shipped (else None)."""
-    from deblur.weights import _weights_dir
-
     rec = PRIOR_RESTORERS[name]
-    folder = _weights_dir(weights_dir) / PRIORS
+    folder = W._weights_dir(weights_dir) / PRIORS
     entry = read_manifest(folder, strict=False).get(rec.prior)
     if entry is None or not (folder / entry["file"]).is_file():
         return None
@@ -275,9 +272,7 @@ def _raise_if_missing(name: str, weights_dir: str | Path | None) -> None:
     for: its manifest row names a file that is not there, or the weights folder has no manifest at
     all and ``name`` has a network's form (ARCH-BLUR). Saying "unknown model" there would send the
     user looking for a typo instead of for the missing file."""
-    from deblur.weights import _weights_dir
-
-    folder = _weights_dir(weights_dir)
+    folder = W._weights_dir(weights_dir)
     entry = read_manifest(weights_dir).get(name)
     if entry is not None:
         raise WeightsError(f"the weights of {name} are missing: {folder / entry['file']} is not there "
@@ -293,9 +288,7 @@ def weights_notes(weights_dir: str | Path | None = None) -> list[str]:
     manifest, or manifest rows whose weight file is missing (one line for all of them); [] when
     every listed network is present. For ``--list-models``, which would otherwise show only the
     baselines without a word."""
-    from deblur.weights import _weights_dir
-
-    folder = _weights_dir(weights_dir)
+    folder = W._weights_dir(weights_dir)
     if not (folder / MANIFEST).is_file():
         why = f"has no {MANIFEST}" if folder.is_dir() else "does not exist"
         return [f"no shipped networks: the weights folder {folder} {why} (shipped weights are looked up there)"]
@@ -340,13 +333,10 @@ def load(name: str, blur: str | None = None, weights_dir: str | Path | None = No
     bf16, channels_last, threads); a shipped network's SHA-256 is checked. Baselines ignore
     ``opts``. The result has ``.name``, ``.frames`` and ``.needs_kernel``.
     """
-    from deblur.inference import Deblurrer
-    from deblur.weights import load_weights
-
     info = lookup(name, blur, weights_dir)
     if info.kind == "baseline":
         return BASELINES[info.name]
-    model, _meta = load_weights(info.path, sha256=info.sha256)
+    model, _meta = W.load_weights(info.path, sha256=info.sha256)
     if info.name in PRIOR_RESTORERS:
         return PRIOR_RESTORERS[info.name].build(model, info.name)
     return Deblurrer(model, name=info.name, ensemble=info.ensemble or bool(opts.pop("ensemble", False)),

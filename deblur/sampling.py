@@ -25,7 +25,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
@@ -44,9 +44,7 @@ from .io import read_image
 from .models import ARCHITECTURES
 from .multiframe import CameraPath, jitter_path, restore
 from .psf import PSFEstimate, deconvolve
-
-if TYPE_CHECKING:  # the config type only; train.py imports this module, not the other way round
-    from .train import TrainConfig
+from .train_config import TrainConfig
 
 # ------------------------------------------------------------------------------------------------
 # Data: real photos and clips of the offline corpus

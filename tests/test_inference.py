@@ -6,7 +6,9 @@ import torch
 from torch import nn
 
 from deblur.errors import DeblurError, ImageError, UnknownModelError
-from deblur.inference import Deblurrer, available_restorers, deblur_video, load_restorer
+from deblur.inference import Deblurrer, deblur_video
+from deblur.registry import load as load_restorer
+from deblur.registry import names as available_restorers
 from deblur.models import ARCH_TASKS, ARCHITECTURES, build_model
 from deblur.weights import save_weights
 

@@ -18,7 +18,7 @@ import torch
 from skimage import data
 
 from deblur.degrade import degrade
-from deblur.inference import load_restorer
+from deblur.registry import load as load_restorer
 from deblur.io import to_float, to_uint8
 from deblur.kernel_aware import sigma_from_kernel
 from deblur.metrics import psnr
