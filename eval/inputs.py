@@ -296,9 +296,8 @@ def load_restorers(names: list[str], blur: str, *, tile: int | None = None, bf16
     from deblur import registry
     from deblur.models import TASK_FRAMES
 
-    from eval.provenance import weight_hashes
+    from eval.provenance import weight_hash
 
-    hashes = weight_hashes(names)
     out = []
     for name in names:
         info = registry.lookup(name, blur)
@@ -316,5 +315,5 @@ def load_restorers(names: list[str], blur: str, *, tile: int | None = None, bf16
                 f"{name} takes {frames}-frame input and cannot take --blur {blur} ({TASK_FRAMES[blur]}-frame)")
         params = sum(p.numel() for p in model.parameters()) if model is not None else 0
         out.append(Restorer(getattr(fn, "name", name), fn, "network", int(params), info.needs_kernel, frames,
-                            hashes.get(name)))
+                            weight_hash(info)))
     return out

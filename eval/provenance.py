@@ -10,19 +10,26 @@ import os
 import sys
 from typing import Any
 
+from deblur import registry
+from deblur.registry import ModelInfo
+from deblur.weights import sha256_file
 from deblur.provenance import (REPO_ROOT, cpu_flags, cpu_model, git_commit, library_versions,  # noqa: F401
                                machine, now_utc)
 
 
-def weight_hashes(names: list[str]) -> dict[str, str | None]:
-    """sha256 recorded in weights/manifest.json (deblur.weights.read_manifest) for shipped names
-    (a self-ensemble, NAME+x8, and an oracle, NAME+true_sigma, run NAME's weights)."""
-    from deblur.registry import ENSEMBLE_SUFFIX, ORACLE_SUFFIX
-    from deblur.weights import read_manifest
+def weight_hash(info: ModelInfo) -> str | None:
+    """The SHA-256 of the weights a restorer runs, from the registry (deblur.registry.lookup, the
+    one parser of model names: NAME+x8, NAME+psf and NAME+true_sigma are wrappers it builds around
+    NAME's weights, pnp runs its prior's): the manifest's hash, or a weight file's own when the
+    name is a path. None only for a restorer without weights (a classical baseline)."""
+    if info.sha256:
+        return info.sha256
+    return sha256_file(info.path) if info.path is not None else None
 
-    manifest = read_manifest()
-    base = {n: n.removesuffix(ENSEMBLE_SUFFIX).removesuffix(ORACLE_SUFFIX) for n in names}
-    return {n: (manifest.get(b) or {}).get("sha256") for n, b in base.items() if b in manifest}
+
+def weight_hashes(names: list[str], blur: str | None = None) -> dict[str, str | None]:
+    """``weight_hash`` of every name (networks and restorers built on a trained prior)."""
+    return {n: weight_hash(registry.lookup(n, blur)) for n in names}
 
 
 def session(argv: list[str] | None) -> dict[str, Any]:
