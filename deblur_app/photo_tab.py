@@ -60,17 +60,17 @@ BLUR_SEED = 42
 MAX_ENSEMBLE_PIXELS = 1_000_000
 MAX_SLOW_PIXELS = 1_000_000
 
-# Blur types = the blur families of deblur.degrade; "Real photo" comes first and is the default.
-TASKS = ("camera", "gaussian", "motion")
+# Blur types = the blur families of deblur.degrade (one record each: its slider's range, its level
+# keyword, its one-line description), "Real photo" first and the default. A family added there
+# appears here under its own name and level until it is given friendlier words below.
 DEFAULT_TASK = "camera"
+TASKS = (DEFAULT_TASK, *(name for name in FAMILIES if name != DEFAULT_TASK))
 TASK_LABELS = {"camera": "Real photo", "gaussian": "Gaussian", "motion": "Motion (video frames)"}
+LEVEL_LABELS = {"camera": "Camera blur strength (0 = none, 1 = the strongest the family draws)",
+                "gaussian": "Gaussian sigma (px)", "motion": "Motion length (px)"}
 # "Blur it first" slider per blur type: (minimum, maximum, step, default, label); the value is
 # handed to the family's own keyword, FAMILIES[task].level (sigma / length / strength).
-STRENGTH = {
-    "camera": (0.0, 1.0, 0.05, 0.5, "Camera blur strength (0 = none, 1 = the strongest the family draws)"),
-    "gaussian": (0.5, 3.0, 0.1, 1.5, "Gaussian sigma (px)"),
-    "motion": (2.0, 24.0, 1.0, 8.0, "Motion length (px)"),
-}
+STRENGTH = {t: (*FAMILIES[t].app_range, LEVEL_LABELS.get(t, FAMILIES[t].sweep_label)) for t in TASKS}
 # The slider as built spans every blur type, so an API call is checked against the chosen type's
 # own range in the handler (Gradio refuses values outside what the component was built with).
 SLIDER_RANGE = (min(v[0] for v in STRENGTH.values()), max(v[1] for v in STRENGTH.values()))
@@ -119,6 +119,10 @@ def preview_photo(upload, cfg: AppConfig = AppConfig()) -> np.ndarray | None:
         return None
     img, _ = load_photo(upload, None, cfg)
     return display_copy(img, side=800)
+
+
+def task_label(task: str) -> str:
+    return TASK_LABELS.get(task, task.capitalize())
 
 
 def check_task(task: str) -> str:
@@ -197,6 +201,8 @@ def synthesise_blur(sharp: np.ndarray, task: str, strength: float, name: str
         note = f"Gaussian blur, sigma {value:g} px ({k}x{k} kernel)"
     elif task == "motion":
         note = f"camera-shake motion blur over 3 frames, path length {value:g} px ({k}x{k} kernel)"
+    elif task != "camera":
+        note = f"{task} blur, {family.sweep_label} {value:g} ({k}x{k} kernel)"
     else:
         p = d.params
         noise = ("no sensor noise" if not p.get("shot") and not p.get("read")
@@ -277,7 +283,7 @@ def deblur_photo(upload, example: str | None, task: str, model: str, blur_first:
         frames = img
         if blur_first:
             stop()
-            progress(0, desc=f"Blurring the photo first ({TASK_LABELS[task].lower()})")
+            progress(0, desc=f"Blurring the photo first ({task_label(task).lower()})")
             frames, sharp, kernel, note = synthesise_blur(img, task, strength, name)
             del img  # the target is `sharp` now: one copy of a 4K photo less
         before = frames[frames.shape[0] // 2] if frames.ndim == 4 else frames
@@ -318,7 +324,7 @@ def deblur_photo(upload, example: str | None, task: str, model: str, blur_first:
 def blur_type_note(task: str) -> str:
     """One line: which kind of photo a blur type (and its networks) is for."""
     task = task if task in TASKS else DEFAULT_TASK
-    return f"**{TASK_LABELS[task]}**: {FAMILIES[task].description}."
+    return f"**{task_label(task)}**: {FAMILIES[task].description}."
 
 
 def blur_type_changed(task: str, cfg: AppConfig = AppConfig()):
@@ -386,7 +392,7 @@ def build(cfg: AppConfig) -> Callable[[gr.Blocks], None]:
                                  label="...or click a real blurry photo to deblur it", columns=3, height="auto",
                                  object_fit="cover", allow_preview=False, elem_id="examples-gallery")
             with gr.Accordion("Options: blur type, model, more", open=False, elem_id="options"):
-                task = gr.Radio(choices=[(TASK_LABELS[t], t) for t in TASKS], value=DEFAULT_TASK,
+                task = gr.Radio(choices=[(task_label(t), t) for t in TASKS], value=DEFAULT_TASK,
                                 label="Blur type", elem_id="blur-type")
                 task_note = gr.Markdown(blur_type_note(DEFAULT_TASK), elem_id="blur-type-note")
                 # Any value is accepted here and validated by the handler against the weights shipped
