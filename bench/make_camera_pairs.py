@@ -1,6 +1,7 @@
 """Write a pairs:DIR set of camera-like blurred photos with their true kernels (DIR/kernel/*.npy).
 
     python bench/make_camera_pairs.py --out runs/camera-pairs --seed 9001 [--family shake]
+    python bench/make_camera_pairs.py --out runs/sharp-jpeg --seed 9003 --jpeg-only
 
 Sources: the corpus hold-out photos that are not builtin (never trained on, never on a board),
 shrunk to at most ``--side`` px on the long side. Each is blurred by deblur.blur.camera_blur
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import sys
 import zlib
 from pathlib import Path
@@ -35,6 +37,8 @@ def main() -> None:
     p.add_argument("--side", type=int, default=768)
     p.add_argument("--family", default=None, help="one camera_kernel family (default: the camera mixture)")
     p.add_argument("--strength", type=float, default=None)
+    p.add_argument("--jpeg-only", action="store_true",
+                   help="sharp photos through a JPEG round trip only (quality drawn in 60-95), identity kernels")
     a = p.parse_args()
     rows = []
     for item in read_corpus(a.corpus, "holdout"):
@@ -46,7 +50,14 @@ def main() -> None:
             img = np.asarray(Image.fromarray(img).resize((round(img.shape[1] * s), round(img.shape[0] * s)),
                                                          Image.Resampling.LANCZOS))
         rng = np.random.default_rng([a.seed, zlib.crc32(item.name.encode())])
-        blurred, params = camera_blur(to_float(img), rng, strength=a.strength, family=a.family)
+        if a.jpeg_only:
+            quality = int(rng.integers(60, 96))
+            buf = io.BytesIO()
+            Image.fromarray(img).save(buf, format="JPEG", quality=quality)
+            blurred = to_float(np.asarray(Image.open(buf).convert("RGB")))
+            params = {"jpeg_quality": quality, "kernel": np.ones((1, 1))}
+        else:
+            blurred, params = camera_blur(to_float(img), rng, strength=a.strength, family=a.family)
         write_image(a.out / "sharp" / f"{item.name}.png", img)
         write_image(a.out / "blur" / f"{item.name}.png", to_uint8(blurred))
         (a.out / "kernel").mkdir(parents=True, exist_ok=True)

@@ -1,28 +1,68 @@
 """Blind deblurring of any uniform blur: estimate the kernel, then deconvolve -- or do no harm.
 
-``BlindKernel`` is a restorer ``restorer(frames_u8, kernel=None) -> uint8 (H, W, 3)``:
+Two restorers ``restorer(frames_u8, kernel=None) -> uint8 (H, W, 3)``, both blind (told nothing):
 
-1. ``deblur.kernel_estimate.estimate_kernel`` reads the photo's kernel (non-parametric, coarse to
-   fine under an L0 gradient prior) with a verdict: "no blur", "unsure" or "kernel";
-2. only a "kernel" verdict is deconvolved (Wiener with ``deblur.psf.psf_balance``, the balance
-   floor for a PSF found blind); "no blur" and "unsure" return the photo unchanged, so a sharp
-   photo, or one the estimator cannot read, is never made worse by a wrong kernel.
+* ``BlindKernel``: ``deblur.kernel_estimate.estimate_kernel`` reads the photo's kernel (non-
+  parametric, coarse to fine under an L0 gradient prior) with a verdict ("no blur", "unsure",
+  "kernel"); only a "kernel" verdict is deconvolved, by Wiener (``deblur.psf.psf_balance``).
+* ``BlindPnP``: the same estimate, a stricter gate (``deconvolve_verdict``), and the learned
+  non-blind step (``deblur.pnp.PnPDeconvolution``, linear light) where the gate opens; elsewhere
+  only the prior's denoising at the photo's own noise level, which measured never below the
+  input on camera-like pairs nor on sharp JPEG photos (bench/blind_probe.py).
 
-What it found is kept in ``.found`` (verdict, description, confidence, kernel) after each call,
-for the CLI's ``--save-kernel`` and the app's "blur found" line.
+``report(frames)`` returns (restored, found): what the estimator found (verdict, description,
+confidence, kernel, and whether it was deconvolved), for the CLI's ``--save-kernel`` and the app's
+"blur found" line. It is returned, never kept on the shared restorer, so two requests served at
+once cannot read each other's kernel.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
-from deblur.baselines import _to_float, _to_uint8, _wiener_deconvolve, middle_frame
-from deblur.kernel_estimate import estimate_kernel
+from deblur.classical import _to_float, _to_uint8, _wiener_deconvolve, middle_frame
+from deblur.kernel_estimate import KernelEstimate, estimate_kernel
+from deblur.pnp import PnPDeconvolution
 from deblur.psf import psf_balance
 
 MIN_SIDE = 48  # the estimator's own minimum
+
+# The gate of BlindPnP, chosen on camera-like pairs of seed 9001 (bench/blind_probe.py): a photo's own
+# softness (lens, depth of field, upscaling) reads as a Gaussian of sigma up to about 3.3 px, and
+# deconvolving it rang (-4.6 to -14.5 dB on 4 of 26 pairs), so a Gaussian is only undone from
+# GAUSSIAN_SIGMA up; very small lines, shakes and discs are within what texture makes up. Checked on
+# seeds it was not chosen on (9101 camera pairs, 9103 sharp JPEG photos) it still let through a 54-67 px
+# "shake" read from defocus at confidence 0.74 and a 12 px "shake" read from a sharp photo's texture at
+# 0.93 (-7 to -9.6 dB): the confidence (two windows agreeing) does not catch an error both windows make,
+# so blind_pnp is not the default (docs/real-photos.md).
+GAUSSIAN_SIGMA = 4.0     # px
+MOTION_EXTENT = 7.0      # px: a line or shake at least this long
+DISC_RADIUS = 3.0        # px
+
+
+def deconvolve_verdict(est: KernelEstimate) -> tuple[bool, str]:
+    """(deconvolve?, why) for a kernel estimate: a "kernel" verdict of a blur larger than what a
+    sharp photo's own softness reads as."""
+    if est.verdict != "kernel" or est.kernel.size == 1:
+        return False, est.verdict
+    if est.shape == "gaussian" and est.size < GAUSSIAN_SIGMA:
+        return False, f"a soft blur under {GAUSSIAN_SIGMA:.0f} px is what sharp photos look like too"
+    if est.shape in ("line", "shake") and est.size < MOTION_EXTENT:
+        return False, f"a shake under {MOTION_EXTENT:.0f} px is within what texture makes up"
+    if est.shape == "disc" and est.size < DISC_RADIUS:
+        return False, f"a disc under {DISC_RADIUS:.0f} px radius is within what texture makes up"
+    return True, "kernel"
+
+
+def _found(est: KernelEstimate | None, deconvolved: bool, why: str = "") -> dict[str, Any]:
+    if est is None:
+        return {"verdict": "unsure", "description": "too small to read a blur from", "confidence": 0.0,
+                "kernel": np.ones((1, 1)), "deconvolved": False}
+    return {"verdict": est.verdict, "description": est.description, "confidence": est.confidence,
+            "kernel": est.kernel, "deconvolved": deconvolved, "why": why}
 
 
 @dataclass
@@ -32,17 +72,38 @@ class BlindKernel:
     name: str = "blind_kernel"
     needs_kernel: bool = False
     frames: int = 1
-    found: dict = field(default_factory=dict)
 
     def __call__(self, frames: np.ndarray, kernel: np.ndarray | None = None) -> np.ndarray:
+        return self.report(frames)[0]
+
+    def report(self, frames: np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:
         img_u8 = middle_frame(frames)
         if min(img_u8.shape[:2]) < MIN_SIDE:
-            self.found = {"verdict": "unsure", "description": "too small to read a blur from"}
-            return img_u8.copy()
+            return img_u8.copy(), _found(None, False)
         est = estimate_kernel(img_u8)
-        self.found = {"verdict": est.verdict, "description": est.description, "confidence": est.confidence,
-                      "kernel": est.kernel}
         if est.verdict != "kernel" or est.kernel.shape == (1, 1):
-            return img_u8.copy()
+            return img_u8.copy(), _found(est, False, est.verdict)
         img = _to_float(img_u8)
-        return _to_uint8(_wiener_deconvolve(img, est.kernel, psf_balance(img)))
+        return _to_uint8(_wiener_deconvolve(img, est.kernel, psf_balance(img))), _found(est, True, "kernel")
+
+
+@dataclass
+class BlindPnP:
+    """Kernel estimate -> learned deconvolution where ``deconvolve_verdict`` opens, else the
+    photo denoised at its own noise level (by the same prior) -- never a guess deconvolved."""
+
+    pnp: PnPDeconvolution = field(repr=False)
+    name: str = "blind_pnp"
+    needs_kernel: bool = False
+    frames: int = 1
+
+    def __call__(self, frames: np.ndarray, kernel: np.ndarray | None = None) -> np.ndarray:
+        return self.report(frames)[0]
+
+    def report(self, frames: np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:
+        img_u8 = middle_frame(frames)
+        img = _to_float(img_u8).astype(np.float64)
+        est = estimate_kernel(img_u8) if min(img_u8.shape[:2]) >= MIN_SIDE else None
+        go, why = deconvolve_verdict(est) if est is not None else (False, "too small")
+        kernel = est.kernel if go else np.ones((1, 1))
+        return _to_uint8(self.pnp.restore(img, kernel)), _found(est, go, why)
