@@ -116,6 +116,15 @@ class ModelInfo:
             return label + ", oracle: given the true sigma" if self.needs_kernel else label
         return "oracle: given the true kernel" if self.needs_kernel else "classical baseline"
 
+    @property
+    def told(self) -> str:
+        """What the restorer is handed besides the blurred input (the boards' ``told`` column):
+        "sigma" (a kernel-aware network told the true kernel's sigma, ``+true_sigma``), "kernel"
+        (the true PSF: wiener, pnp, ...) or "" (blind)."""
+        if not self.needs_kernel:
+            return ""
+        return "sigma" if self.kind == "network" and _takes_sigma(self.arch) else "kernel"
+
     def takes(self, blur: str) -> bool:
         return blur in self.blurs
 

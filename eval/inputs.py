@@ -228,6 +228,7 @@ class Restorer:
     needs_kernel: bool
     frames: int  # frames the restorer looks at (1 or 3)
     sha256: str | None = None
+    told: str = ""  # what it is handed besides the input: "kernel", "sigma" or "" (ModelInfo.told)
 
 
 def baseline_needs_kernel(name: str) -> bool:
@@ -303,7 +304,8 @@ def load_restorers(names: list[str], blur: str, *, tile: int | None = None, bf16
         info = registry.lookup(name, blur)
         if info.kind == "baseline":
             fn = registry.load(name)
-            out.append(Restorer(name, fn, "baseline", 0, info.needs_kernel, int(getattr(fn, "frames", 1))))
+            out.append(Restorer(name, fn, "baseline", 0, info.needs_kernel, int(getattr(fn, "frames", 1)),
+                                told=info.told))
             continue
         fn = registry.load(name, **network_options(tile, bf16))
         model = getattr(fn, "model", None)
@@ -315,5 +317,5 @@ def load_restorers(names: list[str], blur: str, *, tile: int | None = None, bf16
                 f"{name} takes {frames}-frame input and cannot take --blur {blur} ({TASK_FRAMES[blur]}-frame)")
         params = sum(p.numel() for p in model.parameters()) if model is not None else 0
         out.append(Restorer(getattr(fn, "name", name), fn, "network", int(params), info.needs_kernel, frames,
-                            weight_hash(info)))
+                            weight_hash(info), info.told))
     return out

@@ -34,25 +34,19 @@ RUN_JSON = "run.json"
 SSIM_TAG = "wang2004-gauss11-s1.5-rgbmean"
 
 ID_COLUMNS = ["model", "dataset", "protocol", "blur", "blur_source", "image"]
-PER_IMAGE_COLUMNS = ID_COLUMNS + [
+SAMPLE_COLUMNS = [
     "height", "width", "frames_in", "sigma", "kernel_size", "motion_length", "input_is_target",
     "psnr", "ssim", "mse", "psnr_capped", "ssim_variant", "seconds",
 ]
+# told: what the row's restorer was handed besides the blurred input -- "kernel" (the true PSF: an
+# oracle such as wiener or pnp), "sigma" (a kernel-aware network told the true sigma) or "" (blind);
+# from the registry (deblur.registry.ModelInfo.told), beside the model name as on the leaderboard
+PER_IMAGE_COLUMNS = ID_COLUMNS[:1] + ["told"] + ID_COLUMNS[1:] + SAMPLE_COLUMNS
 TIMING_COLUMNS = ("seconds",)  # the only columns that differ between identical runs
 LEADERBOARD_COLUMNS = [
     "model", "kind", "told", "dataset", "protocol", "blur", "n", "n_unblurred", "psnr", "ssim", "mse", "gain_db",
     "worst_gain_db", "worst_image", "psnr_all", "n_capped", "params", "seconds_per_mp", "ssim_variant",
 ]
-
-
-def told(model: str, meta: dict[str, Any]) -> str:
-    """What a row was handed besides the blurred input: "kernel" (the true PSF: an oracle such as
-    wiener or pnp), "sigma" (a kernel-aware network told the true sigma), or "" (blind)."""
-    from deblur.registry import ORACLE_SUFFIX
-
-    if ORACLE_SUFFIX in model:
-        return "sigma"
-    return "kernel" if meta.get("needs_kernel") else ""
 
 
 def conventions() -> dict[str, Any]:
@@ -147,8 +141,8 @@ def leaderboard(per_image: pd.DataFrame, models: dict[str, dict[str, Any]] | Non
     over the other images; gain_db: mean over those images of (PSNR - PSNR of `blurred` on the
     same image); psnr_all: mean PSNR over all images, identical images counting PSNR_CAP_DB;
     n_capped: images at the cap; seconds_per_mp: total seconds / total megapixels; told: what the
-    row was handed (``told``); worst_gain_db / worst_image: the image the row served worst (lowest
-    gain over the blurred input): a mean can hide one ruined photo.
+    rows were handed (their ``told`` column); worst_gain_db / worst_image: the image the row served
+    worst (lowest gain over the blurred input): a mean can hide one ruined photo.
     """
     models = models or {}
     df = per_image.copy()
@@ -165,7 +159,8 @@ def leaderboard(per_image: pd.DataFrame, models: dict[str, dict[str, Any]] | Non
     lb = g.agg(n=("image", "size"), n_unblurred=("_unblurred", "sum"), psnr=("_psnr", "mean"),
                ssim=("_ssim", "mean"), mse=("_mse", "mean"), gain_db=("__gain", "mean"),
                psnr_all=("psnr", "mean"), n_capped=("psnr_capped", "sum"), _sec=("seconds", "sum"),
-               _mp=("_mp", "sum"), ssim_variant=("ssim_variant", "first")).reset_index()
+               _mp=("_mp", "sum"), ssim_variant=("ssim_variant", "first"),
+               told=("told", "first")).reset_index()
     lb["seconds_per_mp"] = lb["_sec"] / lb["_mp"]
     scored = df[~blurred & df["_gain"].notna()]
     worst = scored.loc[scored.groupby(["model"] + groups, sort=False)["_gain"].idxmin(),
@@ -173,7 +168,6 @@ def leaderboard(per_image: pd.DataFrame, models: dict[str, dict[str, Any]] | Non
     worst = worst.rename(columns={"image": "worst_image", "_gain": "worst_gain_db"})
     lb = lb.merge(worst, on=["model"] + groups, how="left")
     lb["kind"] = [models.get(m, {}).get("kind", "network") for m in lb["model"]]
-    lb["told"] = [told(m, models.get(m, {})) for m in lb["model"]]
     lb["params"] = [models.get(m, {}).get("params") for m in lb["model"]]
     lb = lb.sort_values(["dataset", "protocol", "blur", "psnr", "model"],
                         ascending=[True, True, True, False, True], kind="mergesort", na_position="last")
@@ -336,9 +330,9 @@ def _run(cfg: RunConfig, argv: list[str] | None, rank: int, world: int) -> int:
             for r in todo:
                 bar.set_postfix_str(f"{r.name} on {item.name}", refresh=False)
                 restored, scores = restore_and_score(r, sample)
-                row = {"model": r.name, "dataset": cfg.dataset, "protocol": cfg.protocol, "blur": cfg.blur,
-                       "image": sample.name, "height": h, "width": w, "frames_in": frames_seen(r, sample),
-                       "ssim_variant": SSIM_TAG, **sample.params, **scores,
+                row = {"model": r.name, "told": r.told, "dataset": cfg.dataset, "protocol": cfg.protocol,
+                       "blur": cfg.blur, "image": sample.name, "height": h, "width": w,
+                       "frames_in": frames_seen(r, sample), "ssim_variant": SSIM_TAG, **sample.params, **scores,
                        spread.INDEX: rank + i * world}  # the item's place in the whole dataset (parts only)
                 writer.write(row)
                 if cfg.save_images:

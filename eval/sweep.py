@@ -21,12 +21,12 @@ from deblur.errors import DeblurError
 from eval.config import SIGMA_MAX, RunConfig
 from eval.inputs import degrade, load_restorers, open_items, resolve_models
 from eval.rowlog import RowLog, key_of, open_run_dir, write_json
-from eval.run import PER_IMAGE_COLUMNS, SSIM_TAG, frames_seen, models_meta, restore_and_score, run_json
+from eval.run import ID_COLUMNS, SAMPLE_COLUMNS, SSIM_TAG, frames_seen, models_meta, restore_and_score, run_json
 
 SWEEP_PER_IMAGE = "sweep_per_image.csv"
 SWEEP_CSV = "sweep.csv"
 SWEEP_JSON = "sweep.json"
-SWEEP_COLUMNS = PER_IMAGE_COLUMNS[:6] + ["level"] + PER_IMAGE_COLUMNS[6:]
+SWEEP_COLUMNS = ID_COLUMNS + ["level"] + SAMPLE_COLUMNS
 # eval.inputs.degrade's keyword for each family level keyword (the motion length is a run option)
 SWEEP_KEYWORD = {"sigma": "sigma", "length": "motion_length", "strength": "strength"}
 SWEEP_SUMMARY_COLUMNS = ["model", "dataset", "protocol", "blur", "level", "n", "psnr", "ssim", "mse"]

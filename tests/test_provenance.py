@@ -3,11 +3,16 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
+import skimage.data
+from PIL import Image
 
 from deblur import registry
+from eval.cli import main
 from eval.provenance import weight_hash, weight_hashes
+from eval.run import PER_IMAGE_COLUMNS
 
 BOARDS = Path(__file__).resolve().parent.parent / "eval" / "leaderboards"
 
@@ -41,3 +46,32 @@ def test_every_leaderboard_says_what_a_row_was_handed(path):
             assert row["told"] == "sigma"
         elif row["model"] in ("wiener", "richardson_lucy", "pnp", "pnp_linear"):
             assert row["told"] == "kernel"
+
+
+@pytest.mark.parametrize("path", sorted(BOARDS.glob("*/per_image.csv")), ids=lambda p: p.parent.name)
+def test_every_per_image_row_says_what_it_was_handed(path):
+    rows = pd.read_csv(path, keep_default_na=False)
+    assert list(rows.columns) == PER_IMAGE_COLUMNS
+    told = {(m, b): registry.lookup(m, b).told for m, b in set(zip(rows["model"], rows["blur"]))}
+    assert [told[m, b] for m, b in zip(rows["model"], rows["blur"])] == list(rows["told"])
+    assert set(told.values()) <= {"kernel", "sigma", ""}
+    # the leaderboard beside it says the same per model (it is the group-by of these rows)
+    lb = pd.read_csv(path.parent / "leaderboard.csv", keep_default_na=False)
+    assert dict(zip(lb["model"], lb["told"])) == dict(zip(rows["model"], rows["told"]))
+
+
+def test_the_evaluator_writes_told_in_every_row(tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.fromarray(np.ascontiguousarray(skimage.data.astronaut()[60:108, 180:236])).save(photos / "astronaut.png")
+    oracle = "kernel_aware_atrous-gaussian+true_sigma"
+    models = ["blurred", "wiener", "kernel_aware_atrous-gaussian", oracle]
+    out = tmp_path / "run"
+    assert main(["--dataset", f"photos:{photos}", "--blur", "gaussian", "--models", ",".join(models),
+                 "--out", str(out), "--no-progress"]) == 0
+    rows = pd.read_csv(out / "per_image.csv", keep_default_na=False)
+    assert list(rows.columns) == PER_IMAGE_COLUMNS
+    assert dict(zip(rows["model"], rows["told"])) == {"blurred": "", "wiener": "kernel",
+                                                      "kernel_aware_atrous-gaussian": "", oracle: "sigma"}
+    lb = pd.read_csv(out / "leaderboard.csv", keep_default_na=False)
+    assert dict(zip(lb["model"], lb["told"])) == dict(zip(rows["model"], rows["told"]))
