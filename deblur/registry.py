@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from deblur.baselines import BASELINES as CLASSICAL
-from deblur.blind import BlindKernel, BlindPnP
+from deblur.blind import BlindKernel, BlindPnP, PriorDenoise
 from deblur import weights as W  # W._weights_dir at call time: tests point it elsewhere
 from deblur.errors import DeblurError, UnknownModelError, WeightsError
 from deblur.inference import ENSEMBLE_SUFFIX, Deblurrer
@@ -69,6 +69,9 @@ PRIOR_RESTORERS: dict[str, PriorRestorer] = {
     # deblur.blind.deconvolve_verdict opens; elsewhere only denoised (deblur/blind.py)
     "blind_pnp": PriorRestorer("denoiser_unet", lambda m, n: BlindPnP(
         PnPDeconvolution(m, name=n, light="linear", lam=3.0, noise_from="denoiser"), name=n), False),
+    # blind, one frame: only the prior's denoising at the photo's own noise level (deblur/blind.py)
+    "prior_denoise": PriorRestorer("denoiser_unet", lambda m, n: PriorDenoise(PnPDeconvolution(m, name=n), name=n),
+                                   False),
     # blind, three frames: the fitted camera path's kernels, one data step over the three views
     "multiframe_pnp": PriorRestorer("denoiser_unet", lambda m, n: MultiFramePnP(m, name=n), False, 3, ("motion",)),
 }

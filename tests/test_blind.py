@@ -89,3 +89,12 @@ def test_blind_pnp_never_deconvolves_a_sharp_photo():
     assert psnr(out, img) > 40.0  # at most denoised at the photo's own (low) noise level
     assert "blind_pnp" in registry.names("camera", kernel=False)
     assert not registry.lookup("blind_pnp", "camera").needs_kernel
+
+
+def test_prior_denoise_removes_noise_and_leaves_a_clean_photo_alone():
+    img = _photo()
+    restorer = registry.load("prior_denoise")
+    assert np.array_equal(restorer(img), img)  # 8-bit clean: under the noise floor, nothing done
+    noisy = to_uint8(to_float(img) + np.random.default_rng(1).normal(0, 10 / 255, img.shape))
+    assert psnr(restorer(noisy), img) > psnr(noisy, img) + 3.0
+    assert not registry.lookup("prior_denoise", "camera").needs_kernel
