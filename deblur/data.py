@@ -13,7 +13,7 @@ Supported layouts (the official on-disk layouts of each dataset):
     photos    ROOT/*.png|jpg|...                                         (sharp only)
     video     FILE.mp4|avi|...                                           (sharp frame windows)
     builtin   seven real colour photos shipped with scikit-image         (evaluation set)
-    corpus    ROOT/manifest.csv written by `python -m deblur.data build` (photos of one split)
+    corpus    ROOT/manifest.csv written by `python -m deblur.corpus build` (photos of one split)
 
 Sequences (REDS, GoPro) are cut into non-overlapping triples (t-1, t, t+1) inside each clip,
 as in the paper's code: the network sees three blurred frames and restores the middle one.
@@ -27,6 +27,7 @@ import inspect
 import os
 import pickle
 import re
+import sys
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -580,7 +581,7 @@ def read_clip(path: str | os.PathLike, max_frames: int | None = 300,
               cut_threshold: float | None = SCENE_CUT_DIFF) -> tuple[np.ndarray, list[int]]:
     """A whole short clip for training: (frames uint8 (T, H, W, 3), usable window centres).
 
-    ``path`` is a video file or a folder of frame images (sorted by name, as ``deblur.data pack``
+    ``path`` is a video file or a folder of frame images (sorted by name, as ``deblur.corpus pack``
     writes them). A centre t is usable when neither neighbour step (t-1 -> t, t -> t+1) is a
     scene cut by the rule of ``read_video_clip`` (mean difference above ``cut_threshold``), so
     a training triple never averages across a cut. Frames are held once; windows are indices.
@@ -647,7 +648,7 @@ def builtin() -> Dataset:
 
 
 # --------------------------------------------------------------------------------------------
-# Corpus written by `python -m deblur.data build`
+# Corpus written by `python -m deblur.corpus build`
 # --------------------------------------------------------------------------------------------
 
 def corpus_entries(root: str | os.PathLike, kind: str | None = None,
@@ -657,7 +658,7 @@ def corpus_entries(root: str | os.PathLike, kind: str | None = None,
     manifest = root / CORPUS_MANIFEST
     if not manifest.is_file():
         raise DatasetError(f"no {CORPUS_MANIFEST} in {root}: build the corpus with "
-                           f"`python -m deblur.data build --out {root}`")
+                           f"`python -m deblur.corpus build --out {root}`")
     with open(manifest, newline="") as f:
         rows = list(csv.DictReader(f))
     selected = [r for r in rows if (kind is None or r["kind"] == kind)
@@ -722,6 +723,8 @@ def open_dataset(spec: str, limit: int | None = None, **options) -> Dataset:
 
 
 if __name__ == "__main__":
-    from deblur.corpus import main
-
-    main()
+    # The corpus commands live in deblur/corpus.py, above this reader (the builder imports it); a
+    # forward from here would be an upward import, so the old command only says where they went.
+    print("the corpus commands moved: python -m deblur.corpus build --out corpus/ "
+          "(and python -m deblur.corpus pack)", file=sys.stderr)
+    raise SystemExit(2)

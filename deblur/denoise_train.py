@@ -264,7 +264,7 @@ def ship(cfg: DenoiseConfig, model: DenoiserUNet, samples: int, seconds: float, 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m deblur.denoise_train", description=__doc__.split("\n")[0])
     d = DenoiseConfig()
-    p.add_argument("--data", default=d.data, help="an offline corpus folder (python -m deblur.data build)")
+    p.add_argument("--data", default=d.data, help="an offline corpus folder (python -m deblur.corpus build)")
     p.add_argument("--name", default=d.name)
     p.add_argument("--width", type=int, default=d.width)
     p.add_argument("--blocks", default=",".join(map(str, d.blocks)), help="blocks per level, e.g. 1,1,2")

@@ -131,7 +131,7 @@ def train(data: str, out: str | Path, samples: int = 150_000, batch: int = 32, l
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m deblur.sigma_train", description=__doc__.split("\n\n")[0])
-    p.add_argument("--data", default="corpus", help="an offline corpus folder (python -m deblur.data build)")
+    p.add_argument("--data", default="corpus", help="an offline corpus folder (python -m deblur.corpus build)")
     p.add_argument("--out", default="runs/sigma_net/sigma_net-gaussian.safetensors")
     p.add_argument("--samples", type=int, default=150_000)
     p.add_argument("--batch", type=int, default=32)

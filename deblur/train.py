@@ -3,7 +3,7 @@
 The paper's recipe is the default: L1 loss (averaged, not the code's sum), Adam at 1e-4,
 gradient-norm clipping, He-normal init (in the models), and the learning rate lowered when the
 validation loss plateaus (the authors did this by hand). Samples are synthesised from real
-photos and video of the offline corpus (``python -m deblur.data build``), never from the
+photos and video of the offline corpus (``python -m deblur.corpus build``), never from the
 ``builtin`` evaluation images:
 
 - gaussian: 32x32 crops (CIFAR-like) of photos downscaled by a random factor, sigma ~ U[0, 3];
@@ -439,7 +439,7 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
                    help=f"(default: the --init file's, else {defaults.preset})")
     p.add_argument("--task", "--blur", dest="task", default=None, choices=list(TASK_FRAMES),
                    help=f"(default: the --init file's, else {defaults.task})")
-    p.add_argument("--data", default=defaults.data, help=DATA_HELP + " (a corpus: python -m deblur.data build)")
+    p.add_argument("--data", default=defaults.data, help=DATA_HELP + " (a corpus: python -m deblur.corpus build)")
     p.add_argument("--budget", default="0", metavar="N|+N",
                    help="stop after N training samples in all stages (0: no limit), or +N: N more than the "
                         "--init file's log holds")

@@ -9,8 +9,11 @@ import csv
 import gzip
 import io as stdio
 import pickle
+import subprocess
+import sys
 import tarfile
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -441,8 +444,19 @@ def test_build_reports_failed_sources_without_stopping(tmp_path, monkeypatch):
 
 
 def test_read_corpus_without_manifest(tmp_path):
-    with pytest.raises(DatasetError, match="python -m deblur.data build"):
+    with pytest.raises(DatasetError, match="python -m deblur.corpus build"):
         data.read_corpus(tmp_path)
+
+
+def test_the_corpus_command_lives_in_the_builder_not_the_reader(capsys):
+    # python -m deblur.corpus build / pack; the reader (below the builder) only says where they went
+    with pytest.raises(SystemExit) as exc:
+        corpus.main(["--help"])
+    usage = " ".join(capsys.readouterr().out.split())
+    assert exc.value.code == 0 and usage.startswith("usage: python -m deblur.corpus [-h] {build,pack}")
+    old = subprocess.run([sys.executable, "-m", "deblur.data", "build"], capture_output=True, text=True,
+                         cwd=Path(data.__file__).resolve().parent.parent)
+    assert old.returncode == 2 and "python -m deblur.corpus build" in old.stderr and not old.stdout
 
 
 def test_read_clip_keeps_training_windows_off_scene_cuts(tmp_path):

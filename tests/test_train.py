@@ -60,7 +60,7 @@ def test_train_resume_and_ship(tmp_path, monkeypatch):
 
 
 def test_corpus_refuses_builtin_images_and_missing_corpus(tmp_path):
-    with pytest.raises(DeblurError, match="deblur.data build"):
+    with pytest.raises(DeblurError, match="deblur.corpus build"):
         corpus_sources(tmp_path / "nope")
     corpus = _tiny_corpus(tmp_path / "c")
     with open(corpus / "manifest.csv", "a") as f:
@@ -130,7 +130,7 @@ def test_online_sampler_gaussian_and_motion_batches(tmp_path):
 
     corpus = _tiny_corpus(tmp_path / "corpus")
     photos, _ = corpus_sources(corpus)
-    clip = tmp_path / "clip"  # a clip given as a folder of frames, as `deblur.data pack` writes it
+    clip = tmp_path / "clip"  # a clip given as a folder of frames, as `deblur.corpus pack` writes it
     clip.mkdir()
     base = data.astronaut()[100:172, 100:196]  # 72x96: smaller than the crop, mirrored out to it
     for t in range(4):
