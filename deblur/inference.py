@@ -45,7 +45,6 @@ from torch import nn
 
 from deblur import onnx_backend
 from deblur.errors import DeblurError, ImageError
-from deblur.kernel_aware import sigma_from_kernel
 from deblur.psf import deconvolve_large
 
 # A network name + this suffix is its 8-view self-ensemble (Deblurrer(ensemble=True)); deblur.registry,
@@ -91,20 +90,23 @@ class Deblurrer:
         name: label reported as `.name` (load_restorer sets the shipped model name).
         ensemble: average the outputs on the 8 flips / rotations of the input (8x the time).
         use_kernel: for a kernel-aware model (``model.takes_sigma``, deblur/kernel_aware.py):
-            tell it the sigma of the true kernel passed to each call (the "given the true
-            sigma" oracle; `.needs_kernel` is then True) instead of its own estimate.
+            hand the true kernel passed to each call to its ``per_image`` hook, which tells it
+            that kernel's sigma (the "given the true sigma" oracle; `.needs_kernel` is then
+            True) instead of its own estimate.
         backend: "torch", "onnxruntime" (deblur.onnx_backend: the network is exported to a
             cached ONNX file on first use and run by an ONNX Runtime CPU session with `threads`
             threads, default torch's count) or "auto" (ONNX Runtime when it is installed and can
             run this network, else torch); `.backend` holds the one used. A kernel-aware network
             and bf16 run in torch only: asking for "onnxruntime" there is a DeblurError.
 
-    A kernel-aware model needs one blur sigma per image: it is estimated once, on the whole
-    image (``model.estimate_sigma``), or read from the true kernel, and the same value goes to
-    every tile and every self-ensemble view, so tiles agree with each other. Likewise a model
-    that refines a physics prior (``model.takes_prior``, deblur.multiframe.MultiFrameRefiner):
-    ``model.prior(frames)`` is computed once on the whole input and travels with the frames as
-    one more frame into every tile and view.
+    A network with a per-image input implements one optional hook, ``model.per_image(frames,
+    kernel) -> (frames, inputs)``, called once per image on the whole uint8 (F, H, W, 3) input
+    (after ``psf``'s deconvolution, before any tile or view is cut; ``kernel`` is the true PSF with
+    ``use_kernel``, else None): the frames it returns (e.g. with a physics prior appended as one
+    more frame, deblur.multiframe.MultiFrameRefiner) are what every tile and self-ensemble view
+    is cut from, and ``inputs`` (e.g. ``{"sigma": (1,)}``, deblur.kernel_aware.KernelAwareNet)
+    are keyword arguments of every forward pass -- one value per image, so tiles agree with each
+    other. A network without the hook takes its frames alone.
     """
 
     needs_kernel = False
@@ -158,7 +160,7 @@ class Deblurrer:
         if use_kernel and not self.takes_sigma:
             raise DeblurError(f"{self.name} cannot be given the true kernel: only kernel-aware networks take one")
         self.needs_kernel = bool(use_kernel)
-        self.takes_prior = bool(getattr(model, "takes_prior", False))
+        self._per_image = getattr(model, "per_image", None)  # the one optional hook (class docstring)
         self.ensemble = bool(ensemble)
         self.psf = bool(psf)
         if self.psf and self.frames != 1:
@@ -238,14 +240,16 @@ class Deblurrer:
         stack = self._model_frames(frames)
         if self.psf:
             stack = deconvolve_large(stack[0])[0][None]
+        if self.needs_kernel and kernel is None:
+            raise DeblurError(f"{self.name} is given the true sigma, but no kernel was passed")
+        inputs: dict[str, torch.Tensor] = {}
         with self._threads():
-            if self.takes_prior:
-                stack = np.concatenate([stack, self.model.prior(stack)[None]])
-            sigma = self._sigma(stack, kernel)
+            if self._per_image is not None:
+                stack, inputs = self._per_image(stack, kernel if self.needs_kernel else None)
             if not self.ensemble:
-                out = self._run_tiled(stack, progress, sigma)
+                out = self._run_tiled(stack, progress, inputs)
             else:
-                out = self._run_ensemble(stack, progress, sigma)
+                out = self._run_ensemble(stack, progress, inputs)
         if _is_grey(stack):
             # A grey input holds no colour, so any difference between the output's channels is
             # the network's own (trained on colour photos, its three output channels are not
@@ -282,24 +286,10 @@ class Deblurrer:
             arr = arr[1:2]
         return arr
 
-    def _sigma(self, stack: np.ndarray, kernel: np.ndarray | None) -> torch.Tensor | None:
-        """A kernel-aware model's blur sigma (1,) for this image, from the true kernel or estimated
-        once on the whole (unpadded) middle frame; None for every other model."""
-        if not self.takes_sigma:
-            return None
-        if self.needs_kernel:
-            if kernel is None:
-                raise DeblurError(f"{self.name} is given the true sigma, but no kernel was passed")
-            return torch.tensor([sigma_from_kernel(kernel)])
-        param = next(self.model.parameters(), None)
-        device = param.device if param is not None else torch.device("cpu")
-        x = torch.from_numpy(np.ascontiguousarray(stack[stack.shape[0] // 2])).to(device)
-        with torch.inference_mode():
-            return self.model.estimate_sigma(x.permute(2, 0, 1)[None].float().div_(255.0)).float().cpu()
-
     def _run_tiled(self, stack: np.ndarray, progress: Progress | None,
-                   sigma: torch.Tensor | None = None) -> np.ndarray:
-        """stack uint8 (F, H, W, 3) -> float32 (H, W, 3) model output (unclipped)."""
+                   inputs: dict[str, torch.Tensor] | None = None) -> np.ndarray:
+        """stack uint8 (F, H, W, 3) -> float32 (H, W, 3) model output (unclipped); ``inputs``: the
+        per-image keyword inputs of every forward pass (the ``per_image`` hook's)."""
         _, h, w, _ = stack.shape
         m = self.multiple
         ph, pw = (-h) % m, (-w) % m
@@ -313,7 +303,7 @@ class Deblurrer:
         total, done = len(rows) * len(cols), 0
         for y0, ty, wy in rows:
             for x0, tx, wx in cols:
-                res = self._forward(stack[:, y0 : y0 + ty, x0 : x0 + tx], sigma)
+                res = self._forward(stack[:, y0 : y0 + ty, x0 : x0 + tx], inputs)
                 # Only the part inside the unpadded image is kept.
                 ky, kx = min(ty, h - y0), min(tx, w - x0)
                 if ky <= 0 or kx <= 0:
@@ -328,7 +318,7 @@ class Deblurrer:
         return out
 
     def _run_ensemble(self, stack: np.ndarray, progress: Progress | None,
-                      sigma: torch.Tensor | None = None) -> np.ndarray:
+                      inputs: dict[str, torch.Tensor] | None = None) -> np.ndarray:
         """Mean over the 8 dihedral views of the stack, each output turned back."""
         out: np.ndarray | None = None
         for i, (k, flip) in enumerate(DIHEDRAL):
@@ -339,7 +329,7 @@ class Deblurrer:
                 if progress is not None:
                     progress(i * (total or 1) + done, len(DIHEDRAL) * (total or 1))
 
-            y = np.rot90(self._run_tiled(view, sub, sigma), -k, axes=(0, 1))
+            y = np.rot90(self._run_tiled(view, sub, inputs), -k, axes=(0, 1))
             if flip:
                 y = y[:, ::-1]
             if out is None:
@@ -390,8 +380,9 @@ class Deblurrer:
             for s, wgt in zip(starts, weights)
         ]
 
-    def _forward(self, tile: np.ndarray, sigma: torch.Tensor | None = None) -> np.ndarray:
-        """uint8 (F, h, w, 3) -> float32 (h, w, 3) network output."""
+    def _forward(self, tile: np.ndarray, inputs: dict[str, torch.Tensor] | None = None) -> np.ndarray:
+        """uint8 (F, h, w, 3) -> float32 (h, w, 3) network output; ``inputs``: per-image keyword
+        inputs (a network that takes any runs in torch only: deblur.onnx_backend.unsupported)."""
         f, h, w, _ = tile.shape
         if self.backend == "onnxruntime":
             # The same input as below: frame-major channels, float32 divided by 255.
@@ -410,7 +401,7 @@ class Deblurrer:
             else contextlib.nullcontext()
         )
         with torch.inference_mode(), autocast:
-            y = self.model(x) if sigma is None else self.model(x, sigma=sigma.to(device))
+            y = self.model(x, **{k: v.to(device) for k, v in (inputs or {}).items()})
         return y[0].float().permute(1, 2, 0).cpu().numpy()
 
     @contextlib.contextmanager

@@ -485,6 +485,21 @@ class KernelAwareNet(nn.Module):
         """sigma (N,) of each whole image (N, 3, H, W) in [0, 1]."""
         return self.estimator.estimate_whole(x)
 
+    def per_image(self, frames: np.ndarray,
+                  kernel: np.ndarray | None = None) -> tuple[np.ndarray, dict[str, torch.Tensor]]:
+        """The per-image input (the hook deblur.inference.Deblurrer calls once per image, on the
+        whole uint8 (1, H, W, 3) input, before any tile or self-ensemble view is cut): the frames
+        unchanged and ``sigma`` (1,), read from the true ``kernel`` when one is handed over (the
+        ``+true_sigma`` oracle), else estimated on the whole image -- so every tile and view is told
+        the same sigma (a tile's own estimate would differ from its neighbour's)."""
+        if kernel is not None:
+            return frames, {"sigma": torch.tensor([sigma_from_kernel(kernel)])}
+        param = next(self.parameters(), None)
+        device = param.device if param is not None else torch.device("cpu")
+        x = torch.from_numpy(np.ascontiguousarray(frames[frames.shape[0] // 2])).to(device)
+        with torch.inference_mode():
+            return frames, {"sigma": self.estimate_sigma(x.permute(2, 0, 1)[None].float().div_(255.0)).float().cpu()}
+
     def deconvolve(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         return wiener_deconvolve(x, sigma.clamp(0.0, self.sigma_max), self.balance(), self.radius)
 

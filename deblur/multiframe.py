@@ -400,6 +400,14 @@ class MultiFrameRefiner(torch.nn.Module):
         """The physics prior (H, W, 3) uint8 of three frames (3, H, W, 3) uint8: ``restore``."""
         return restore(frames)
 
+    def per_image(self, frames: np.ndarray,
+                  kernel: np.ndarray | None = None) -> tuple[np.ndarray, dict[str, torch.Tensor]]:
+        """The per-image input (the hook deblur.inference.Deblurrer calls once per image, on the
+        whole uint8 (3, H, W, 3) input, before any tile or view is cut): the frames with their prior
+        appended as a fourth, so it is tiled and turned with them; no keyword inputs. Blind: a
+        kernel is not used."""
+        return np.concatenate([frames, self.prior(frames)[None]]), {}
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[1] != 12:
             raise ValueError(f"MultiFrameRefiner takes 12 channels (3 frames and the prior), got {x.shape[1]}")

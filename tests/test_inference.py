@@ -170,6 +170,37 @@ def test_bf16_and_contiguous_paths_run():
     assert np.abs(ref.astype(int) - half.astype(int)).max() <= 8  # bf16 has 8 mantissa bits
 
 
+class HookNet(nn.Module):
+    """A network with a per-image input (the ``per_image`` hook): one frame appended (constant 200)
+    and one keyword input (``gain``); its output is gain * appended + (1 - gain) * image."""
+
+    frames, multiple, halo = 1, 1, 0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[tuple[tuple[int, ...], object]] = []
+
+    def per_image(self, frames: np.ndarray, kernel: np.ndarray | None = None):
+        self.calls.append((frames.shape, kernel))
+        return np.concatenate([frames, np.full_like(frames[:1], 200)]), {"gain": torch.tensor([0.25])}
+
+    def forward(self, x: torch.Tensor, gain: torch.Tensor) -> torch.Tensor:
+        return gain * x[:, 3:6] + (1 - gain) * x[:, 0:3]
+
+
+@pytest.mark.parametrize("ensemble", [False, True])
+def test_the_per_image_hook_is_called_once_on_the_whole_input_and_reaches_every_tile(ensemble):
+    img = _image(40, 56)
+    net = HookNet()
+    d = Deblurrer(net, tile=16, overlap=0, ensemble=ensemble)
+    tiles = []
+    out = d(img, kernel=np.ones((3, 3)) / 9, progress=lambda done, total: tiles.append(total))
+    assert tiles[-1] > 1  # tiled (and, with the ensemble, over 8 views) ...
+    assert net.calls == [((1, 40, 56, 3), None)]  # ... yet one call, on the whole image; a blind net gets no kernel
+    want = np.rint(0.25 * 200 + 0.75 * img.astype(np.float64))
+    assert np.abs(out - want).max() <= 1
+
+
 def test_video_window_sees_neighbours():
     # Frame t is constant 10 * (t + 1): a window's mean tells which frames it saw.
     frames = [np.full((6, 8, 3), 10 * (t + 1), np.uint8) for t in range(5)]

@@ -85,7 +85,7 @@ def test_shipped_network_gains_on_fixed_blurred_crops(name):
     assert restorer.frames == entry["frames"], f"{name}: manifest says {entry['frames']} frames"
 
     gains, over_prior = {}, {}
-    prior_of = getattr(restorer.model, "prior", None) if getattr(restorer, "takes_prior", False) else None
+    prior_of = getattr(restorer.model, "prior", None) if getattr(restorer.model, "takes_prior", False) else None
     samples = {crop_name: degrade(task, _crop(crop_name), np.random.default_rng([SEED, i]), **BLUR_OPTIONS.get(task, {}))
                for i, crop_name in enumerate(CROPS)}
     for crop_name, d in samples.items():
