@@ -157,10 +157,16 @@ class BlindPSF:
     frames: int = 1
 
     def __call__(self, frames: np.ndarray, kernel: np.ndarray | None = None) -> np.ndarray:
+        return self.report(frames)[0]
+
+    def report(self, frames: np.ndarray) -> tuple[np.ndarray, dict | None]:
+        """(restored, what was found: {"psf": PSFEstimate, "deconvolved": bool}; None when the
+        photo is too small to look at)."""
         img_u8 = middle_frame(frames)
         if min(img_u8.shape[:2]) < 32:
-            return img_u8.copy()
-        return deconvolve(img_u8, identify_psf(img_u8))
+            return img_u8.copy(), None
+        est = identify_psf(img_u8)
+        return deconvolve(img_u8, est), {"psf": est, "deconvolved": est.kernel.shape != (1, 1)}
 
 
 BASELINES: dict = {

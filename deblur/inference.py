@@ -45,7 +45,7 @@ from torch import nn
 
 from deblur import onnx_backend
 from deblur.errors import DeblurError, ImageError
-from deblur.psf import deconvolve_large
+from deblur.psf import deconvolve_large, is_large
 
 # A network name + this suffix is its 8-view self-ensemble (Deblurrer(ensemble=True)); deblur.registry,
 # the one parser of model names, reads it from here.
@@ -224,22 +224,37 @@ class Deblurrer:
         Returns:
             uint8 (H, W, 3), the restored middle frame; grey (R = G = B) when the input is.
         """
-        out = self.restore_float(frames, progress, kernel)
+        return self.report(frames, kernel, progress)[0]
+
+    def report(self, frames: np.ndarray, kernel: np.ndarray | None = None,
+               progress: Progress | None = None) -> tuple[np.ndarray, dict | None]:
+        """Like __call__, and what the restorer found in the photo on the way: for ``psf``
+        {"psf": deblur.psf.PSFEstimate, "deconvolved": whether it was deconvolved before the
+        network}; None when it looks for nothing. Returned, not kept on the shared object, so two
+        requests served at once never read each other's."""
+        out, found = self._restore(frames, progress, kernel)
         # In place: a 4K float buffer is 100 MB, so avoid temporaries.
         np.nan_to_num(out, copy=False, nan=0.0)
         np.clip(out, 0.0, 1.0, out=out)
         out *= 255.0
         np.rint(out, out=out)
-        return out.astype(np.uint8)
+        return out.astype(np.uint8), found
 
     def restore_float(self, frames: np.ndarray, progress: Progress | None = None,
                       kernel: np.ndarray | None = None) -> np.ndarray:
         """Like __call__ but returns the network's float32 (H, W, 3) output, not clipped or
         rounded (for checks finer than 1/255, e.g. tiled against untiled). For a grey input
         (every frame R = G = B) it is the mean of the output's channels in all three."""
+        return self._restore(frames, progress, kernel)[0]
+
+    def _restore(self, frames: np.ndarray, progress: Progress | None,
+                 kernel: np.ndarray | None) -> tuple[np.ndarray, dict | None]:
         stack = self._model_frames(frames)
+        found = None
         if self.psf:
-            stack = deconvolve_large(stack[0])[0][None]
+            first, est = deconvolve_large(stack[0])
+            found = {"psf": est, "deconvolved": is_large(est)}
+            stack = first[None]
         if self.needs_kernel and kernel is None:
             raise DeblurError(f"{self.name} is given the true sigma, but no kernel was passed")
         inputs: dict[str, torch.Tensor] = {}
@@ -255,7 +270,7 @@ class Deblurrer:
             # the network's own (trained on colour photos, its three output channels are not
             # exactly symmetric) and shows as colour fringes. Their mean is the grey answer.
             out[...] = out.mean(axis=2, keepdims=True)
-        return out
+        return out, found
 
     def deblur_video(
         self, frames: Iterable[np.ndarray], progress: Progress | None = None

@@ -30,7 +30,6 @@ this module is for the large blurs that networks leave alone; small ones are the
 from __future__ import annotations
 
 import functools
-import hashlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -224,18 +223,7 @@ def identify_psf(img: np.ndarray, check: bool = True) -> PSFEstimate:
     own oriented structure, rarely does -- deconvolving the whole frame for them rings everywhere
     (a frame of bikes.mp4 did). Where a half disagrees, the best smooth explanation is returned.
     """
-    a = np.ascontiguousarray(img)
-    key = (a.shape, a.dtype.str, check, hashlib.blake2b(a.data, digest_size=16).digest())
-    if _LAST and _LAST[0][0] == key:
-        return _LAST[0][1]
-    est = _checked(a, check)
-    _LAST[:] = [(key, est)]
-    return est
-
-
-# The last photo identified and its estimate: the app describes the blur that NAME+psf / blind_psf
-# has just found in the same photo, and asks again rather than threading the estimate through.
-_LAST: list[tuple[tuple, PSFEstimate]] = []
+    return _checked(np.ascontiguousarray(img), check)
 
 
 def _checked(img: np.ndarray, check: bool) -> PSFEstimate:

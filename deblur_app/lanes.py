@@ -100,9 +100,10 @@ def time_left(started: float, done: int, total: int | None) -> str:
 
 
 def run_restorer(restorer, frames: np.ndarray, kernel: np.ndarray | None, progress: gr.Progress,
-                 stop: Callable[[], None]) -> np.ndarray:
+                 stop: Callable[[], None]) -> tuple[np.ndarray, dict | None]:
     """Call a restorer, wiring a network's per-tile progress (and the time left at its pace) to the
-    Gradio progress bar and stopping between tiles once the visitor has left."""
+    Gradio progress bar and stopping between tiles once the visitor has left. Returns (result,
+    what the restorer found in the photo: its ``report``, None for restorers that look for nothing)."""
     if isinstance(restorer, Deblurrer):
         started = time.perf_counter()
 
@@ -111,9 +112,11 @@ def run_restorer(restorer, frames: np.ndarray, kernel: np.ndarray | None, progre
             progress((done, total), desc=f"Deblurring with {restorer.name}{time_left(started, done, total)}",
                      unit="tiles")
 
-        return restorer(frames, kernel=kernel, progress=on_tile)
+        return restorer.report(frames, kernel=kernel, progress=on_tile)
     progress(None, desc=f"Running {restorer.name}")
-    return restorer(frames, kernel=kernel)
+    if hasattr(restorer, "report"):
+        return restorer.report(frames)
+    return restorer(frames, kernel=kernel), None
 
 
 class UntimedEvents(defaultdict):

@@ -25,7 +25,8 @@ from deblur.errors import DeblurError
 from deblur.inference import Deblurrer
 from deblur.io import read_image, write_image
 from deblur.metrics import psnr, ssim
-from deblur.psf import identify_psf, is_large
+from deblur.kernel_estimate import estimate_kernel
+from deblur.psf import is_large
 from deblur.registry import ModelInfo
 from deblur_app.common import (DISPLAY_SIDE, AppConfig, display_copy, fresh_output_dir, public_message, safe_stem,
                                user_errors)
@@ -235,20 +236,17 @@ class Found:
     kernel: np.ndarray | None = None
 
 
-def blur_found(info: ModelInfo, photo: np.ndarray) -> Found | None:
-    """What the restorer `info` names found in `photo` (None: it looks for nothing).
+def blur_found(info: ModelInfo, found: dict | None, photo: np.ndarray) -> Found | None:
+    """One line on what the restorer `info` names found in `photo`, from what it reported
+    (deblur.inference.Deblurrer.report / the baselines' report): None when it looks for nothing.
 
-    NAME+psf and blind_psf look for a large defocus disc or straight shake (deblur.psf). They do
-    not hand back what they found, so it is asked for again here; deblur.psf keeps the estimate of
-    the last photo, so this costs nothing. Once restorers report what they found, this is the one
-    place to read it (and Found.kernel is there for a kernel display).
-    """
+    NAME+psf and blind_psf look for a large defocus disc or straight shake (deblur.psf)."""
     if not info.psf and info.name != "blind_psf":
         return None
     first = info.psf  # the network runs after: what was found is deconvolved first, or left to it
-    if min(photo.shape[:2]) < 32:
+    if found is None or min(photo.shape[:2]) < 32:
         return Found("The photo is too small to look for a large blur in it.")
-    est = identify_psf(photo)
+    est = found["psf"]
     if est.family == "none":
         return Found("No large defocus or straight shake found in the photo"
                      + (": the network alone ran." if first else ": it is returned as it was."))
@@ -256,6 +254,47 @@ def blur_found(info: ModelInfo, photo: np.ndarray) -> Found | None:
         return Found(f"Blur found: {est.describe()}; small enough that the network alone handles it.", est.kernel)
     return Found(f"Blur found: {est.describe()}; deconvolved" + (" before the network." if first else "."),
                  est.kernel)
+
+
+KERNEL_SIDE = 120  # px: the kernel picture beside the result
+MIN_READ_SIDE = 48  # deblur.kernel_estimate's minimum
+
+
+def kernel_picture(kernel: np.ndarray, side: int = KERNEL_SIDE) -> np.ndarray:
+    """A blur kernel as a uint8 (side, side, 3) picture: white where the light went, scaled to its
+    peak, each kernel pixel a square (nearest neighbour), on black; x right, y down."""
+    k = np.clip(np.asarray(kernel, dtype=np.float64), 0.0, None)
+    k = k / k.max() if k.max() > 0 else k
+    n = max(k.shape)
+    rep = max(1, side // max(n, 1))
+    big = np.kron(k, np.ones((rep, rep)))
+    canvas = np.zeros((side, side))
+    top, left = (side - big.shape[0]) // 2, (side - big.shape[1]) // 2
+    canvas[top:top + big.shape[0], left:left + big.shape[1]] = big[:side, :side]
+    return np.repeat(np.rint(canvas * 255.0).astype(np.uint8)[:, :, None], 3, axis=2)
+
+
+@user_errors
+def read_blur(upload, example: str | None, task: str, blur_first: bool, cfg: AppConfig = AppConfig()):
+    """The blur kernel read from a real photo (deblur.kernel_estimate, blind, whatever the model),
+    beside the result: (kernel picture update, one-line Markdown update). Only for the Real photo
+    type without 'Blur it first' (a synthetic blur is known, and shown in the report)."""
+    hidden = gr.update(value=None, visible=False), gr.update(value="", visible=False)
+    if task != "camera" or blur_first:
+        return hidden
+    img, _ = load_photo(upload, example, cfg)
+    if min(img.shape[:2]) < MIN_READ_SIDE:
+        return gr.update(value=None, visible=False), gr.update(
+            value=f"The photo is too small to read a blur kernel from (at least {MIN_READ_SIDE} px a side).",
+            visible=True)
+    est = estimate_kernel(img)
+    if est.verdict == "no blur":
+        line = "**Blur read from the photo:** no blur found."
+    else:
+        line = (f"**Blur read from the photo:** {est.description} (confidence {est.confidence:.2f}). "
+                "`python -m deblur PHOTO --save-kernel k.npy` writes it; `--kernel k.npy` hands it to "
+                "any restorer that takes one.")
+    return gr.update(value=kernel_picture(est.kernel), visible=True), gr.update(value=line, visible=True)
 
 
 @user_errors
@@ -293,10 +332,10 @@ def deblur_photo(upload, example: str | None, task: str, model: str, blur_first:
         restorer = get_restorer(info, cfg, ensemble=bool(ensemble))
         load_s = time.perf_counter() - t0
         t0 = time.perf_counter()
-        out = run_restorer(restorer, frames, kernel, progress, stop)
+        out, reported = run_restorer(restorer, frames, kernel, progress, stop)
         run_s = time.perf_counter() - t0
         del frames
-        found = blur_found(info, before)
+        found = blur_found(info, reported, before)
         png = write_image(fresh_output_dir("photo") / f"{stem}_{safe_stem(model)}.png", out)
         tiles = ""
         if isinstance(restorer, Deblurrer) and restorer.tiles(h, w):
@@ -425,6 +464,11 @@ def build(cfg: AppConfig) -> Callable[[gr.Blocks], None]:
                                     elem_id="result-slider")
             report = gr.Markdown(elem_id="report")
             download = gr.File(label="Full-resolution result (PNG)", elem_id="download")
+            with gr.Row(equal_height=False):
+                kernel_image = gr.Image(label="Blur kernel read from the photo", type="numpy", interactive=False,
+                                        height=KERNEL_SIDE + 40, width=KERNEL_SIDE + 40, visible=False,
+                                        buttons=[], elem_id="kernel-image")
+                kernel_note = gr.Markdown(visible=False, elem_id="kernel-note")
 
     def run_photo(upload, example, task, model, blur_first, strength, ensemble=False,
                   progress=gr.Progress(), request: gr.Request = None):  # noqa: B008 - Gradio's idiom
@@ -458,8 +502,15 @@ def build(cfg: AppConfig) -> Callable[[gr.Blocks], None]:
     photo_inputs = [upload, example, task, model, blur_first, strength, ensemble]
     photo_outputs = [slider, download, report]
     # scroll_to_output: on a phone the result is below the examples; the page scrolls to it if out of view.
+    blur_inputs = [upload, example, task, blur_first]
+    blur_outputs = [kernel_image, kernel_note]
+    read = functools.partial(read_blur, cfg=cfg)
+    # The result first; the kernel read from the photo a moment later (1-3 s per megapixel), in its own
+    # event, so the /deblur API keeps its three outputs.
     run.click(run_photo, inputs=photo_inputs, outputs=photo_outputs, api_name="deblur", concurrency_id="compute",
-              concurrency_limit=COMPUTE_WORKERS, scroll_to_output=True)
+              concurrency_limit=COMPUTE_WORKERS, scroll_to_output=True).success(
+        read, inputs=blur_inputs, outputs=blur_outputs, api_name="read_blur", concurrency_id="compute",
+        concurrency_limit=COMPUTE_WORKERS)
 
     def on_pick(evt: gr.SelectData):
         caption = evt.value.get("caption") if isinstance(evt.value, dict) else None
@@ -473,7 +524,9 @@ def build(cfg: AppConfig) -> Callable[[gr.Blocks], None]:
     gallery.select(on_pick, outputs=[upload, example, task, *type_outputs, blur_first, preview],
                    api_visibility="private").success(
         run_photo, inputs=photo_inputs, outputs=photo_outputs, concurrency_id="compute",
-        concurrency_limit=COMPUTE_WORKERS, api_visibility="private", scroll_to_output=True)
+        concurrency_limit=COMPUTE_WORKERS, api_visibility="private", scroll_to_output=True).success(
+        read, inputs=blur_inputs, outputs=blur_outputs, concurrency_id="compute",
+        concurrency_limit=COMPUTE_WORKERS, api_visibility="private")
 
     def refresh_gallery():
         photos = gallery_photos(cfg)

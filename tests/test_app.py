@@ -873,3 +873,33 @@ def test_blind_psf_says_which_blur_it_found(cfg, uploads):
     assert not np.array_equal(before, after)
     (before, after), _, report = photo(cfg, str(uploads / "sharp.png"), task="camera", model="blind_psf")
     assert "No large defocus or straight shake found" in report and np.array_equal(before, after)
+
+    # the kernel read from the photo, beside the result (its own event: /deblur keeps three outputs)
+    picture, line = photo_tab.read_blur(str(uploads / "shaken.png"), None, "camera", False, cfg=cfg)
+    assert picture["visible"] and picture["value"].shape == (photo_tab.KERNEL_SIDE, photo_tab.KERNEL_SIDE, 3)
+    assert "shake, about" in line["value"] and "--save-kernel" in line["value"]
+    row = picture["value"][:, :, 0]
+    assert row.max() == 255 and (row > 0).mean() < 0.5  # a thin line of light on black, not a blob
+    picture, line = photo_tab.read_blur(str(uploads / "sharp.png"), None, "camera", False, cfg=cfg)
+    assert "no blur found" in line["value"]
+    for task, first in (("gaussian", False), ("camera", True)):  # a synthetic blur is known: nothing to read
+        picture, line = photo_tab.read_blur(str(uploads / "sharp.png"), None, task, first, cfg=cfg)
+        assert not picture["visible"] and not line["visible"]
+
+
+def test_network_psf_report_comes_from_the_restorer_not_a_memo():
+    """NAME+psf hands back what it found with its result (Deblurrer.report); deblur.psf keeps no memo
+    a second request could read."""
+    import deblur.psf as psf_module
+    from skimage import data as skdata
+
+    from deblur import blur
+
+    assert not hasattr(psf_module, "_LAST")
+    sharp = np.repeat(skdata.camera()[:, :, None], 3, axis=-1).astype(np.float32) / 255.0
+    x, _ = blur.camera_blur(sharp, np.random.default_rng(0), kernel=blur.linear_motion_kernel(24, 0))
+    shaken = np.rint(x * 255).astype(np.uint8)
+    out, found = registry.BASELINES["blind_psf"].report(shaken)
+    assert found["deconvolved"] and found["psf"].family == "motion"
+    info = registry.lookup("blind_psf", "camera")
+    assert "straight motion" in photo_tab.blur_found(info, found, shaken).note

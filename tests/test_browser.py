@@ -256,3 +256,24 @@ def test_first_screen_on_desktop_and_phone(served, page, tmp_path):
     for selector in ("#deblur-button", "#examples-gallery"):
         assert bottom(selector) <= 844, (selector, bottom(selector))
     page.screenshot(path=str(shots / "app-first-screen-390x844.png"))
+
+
+def test_a_real_example_shows_the_kernel_read_from_it(served, page, tmp_path):
+    """Issue 26: one click on a real blurry example shows the result, then the blur kernel read from
+    the photo beside it with its one line."""
+    shots = Path(os.environ.get("APP_SCREENSHOTS", tmp_path))
+    shots.mkdir(parents=True, exist_ok=True)
+    page.set_viewport_size({"width": 1280, "height": 800})
+    with page.expect_request(re.compile(r"/heartbeat/")):
+        page.goto(served)
+    thumb = page.locator("#examples-gallery .thumbnail-item").first
+    thumb.wait_for()
+    thumb.click()
+    page.locator("#result-slider img").first.wait_for()
+    kernel = page.locator("#kernel-image img").first
+    kernel.wait_for(timeout=60_000)
+    assert kernel.evaluate("i => i.complete && i.naturalWidth > 0")
+    note = page.locator("#kernel-note")
+    note.get_by_text("Blur read from the photo").wait_for()
+    assert "soft blur" in note.inner_text() or "disc" in note.inner_text()  # text_defocus: a misfocused page
+    page.screenshot(path=str(shots / "app-kernel-1280x800.png"), full_page=True)

@@ -233,9 +233,11 @@ def test_all_means_baselines_when_no_weights_are_shipped(photos, tmp_path, capsy
     monkeypatch.setattr(registry, "shipped", lambda weights_dir=None, strict=True: {})
     out = tmp_path / "all"
     assert run_eval("--dataset", f"photos:{photos}", "--models", "all", "--out", str(out), "--limit", "1") == 0
-    # the classical rows (multiframe_wiener is for motion blur only), and the restorers built on the
-    # shipped prior of weights/priors/ (not a network of the manifest)
-    assert set(read(out)["model"]) == set(registry.BASELINES) - {"multiframe_wiener"} | {"pnp", "pnp_linear"}
+    # the classical rows (multiframe_wiener is for motion blur only), and the single-frame restorers built
+    # on the shipped prior of weights/priors/ (not a network of the manifest; multiframe_pnp: motion only)
+    priors = {n for n, r in registry.PRIOR_RESTORERS.items() if r.frames == 1}
+    assert priors >= {"pnp", "pnp_linear", "blind_pnp", "prior_denoise"}
+    assert set(read(out)["model"]) == set(registry.BASELINES) - {"multiframe_wiener"} | priors
     assert "baselines only" in capsys.readouterr().out
 
 

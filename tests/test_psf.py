@@ -141,6 +141,11 @@ def test_psf_first_deconvolves_only_a_large_blur(weights):
     deconvolved, est = deconvolve_large(x)
     assert est.family == "defocus" and not np.array_equal(deconvolved, x)
     np.testing.assert_array_equal(first(x), plain(deconvolved))
+    # what it found comes back with the result (Deblurrer.report), for the app's "Blur found" line
+    out, found = first.report(x)
+    np.testing.assert_array_equal(out, plain(deconvolved))
+    assert found["deconvolved"] and found["psf"].family == "defocus"
+    assert first.report(sharp)[1]["deconvolved"] is False and plain.report(sharp)[1] is None
 
 
 def test_camera_sampler_can_show_a_network_what_psf_first_hands_it():
