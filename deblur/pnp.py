@@ -104,7 +104,7 @@ def extend(img: np.ndarray, kernel_shape: tuple[int, int]) -> tuple[np.ndarray, 
 def hqs(views: list[np.ndarray], kernels: list[np.ndarray], model: DenoiserUNet, *, noise: float,
         iterations: int = ITERATIONS, lam: float = LAMBDA, light: str = "srgb",
         observed: list[np.ndarray] | None = None, saturated: list[np.ndarray] | None = None,
-        cg_steps: int = CG_STEPS) -> np.ndarray:
+        cg_steps: int = CG_STEPS, dtype: type = np.float32) -> np.ndarray:
     """Plug-and-play HQS on aligned float64 (H, W, 3) ``views`` (the observation domain: sRGB, or
     linear light with ``light="linear"``), one PSF each, on a canvas larger than the photo
     (``extend``); returns the sRGB estimate on the whole canvas.
@@ -119,19 +119,24 @@ def hqs(views: list[np.ndarray], kernels: list[np.ndarray], model: DenoiserUNet,
     Reeves fill-in (unobserved pixels = the estimate re-blurred) 26.5 dB with one step per
     iteration and 32.4 with 40, conjugate gradients 33.4 with 6 steps -- the same blur made
     circular (no border at all) gives 33.7.
+
+    dtype: the FFTs' and conjugate gradients' precision. float32 (the default) ran a 720p frame in
+    10.0 s against 17.6 for float64 with results within 3e-5 of it (under 1/100 of an 8-bit step).
     """
     shape = views[0].shape[:2]
-    otfs = [_otf(k, shape) for k in kernels]
+    ctype = np.complex64 if dtype == np.float32 else np.complex128
+    views = [np.asarray(v, dtype=dtype) for v in views]
+    otfs = [_otf(k, shape).astype(ctype) for k in kernels]
     observed = observed or [None] * len(views)
     saturated = saturated or [None] * len(views)
     to_obs = srgb_to_linear if light == "linear" else (lambda a: a)
     to_srgb = linear_to_srgb if light == "linear" else (lambda a: a)
-    den = sum(np.abs(o) ** 2 for o in otfs)[..., None]
+    den = sum(np.abs(o) ** 2 for o in otfs)[..., None].astype(dtype)
     noise = max(float(noise), NOISE_FLOOR)
     sigmas = np.geomspace(SIGMA_START, min(noise, SIGMA_START), iterations)
     # starts from the blurred views: a Wiener start was measured worse (its ringing stays; -5 dB on a line)
     z_obs = views[0] if len(views) == 1 else np.mean(views, axis=0)
-    x_srgb = np.asarray(to_srgb(z_obs), dtype=np.float64)
+    x_srgb = np.asarray(to_srgb(z_obs), dtype=dtype)
     trusted = []  # per view: where its pixels pull on the estimate (None: everywhere)
     for obs, sat in zip(observed, saturated):
         trusted.append(None if obs is None and sat is None else
@@ -149,7 +154,7 @@ def hqs(views: list[np.ndarray], kernels: list[np.ndarray], model: DenoiserUNet,
         rhs_views = sum(blur_t(o, v if t is None else np.where(t, v, 0.0)) for o, v, t in zip(otfs, views, trusted))
     x_obs = z_obs
     for sigma in sigmas:
-        rho = lam * noise**2 / sigma**2
+        rho = float(lam * noise**2 / sigma**2)
         z_spec = sfft.rfft2(z_obs, axes=(0, 1), workers=-1)
         if not masked:
             num = sum(np.conj(o)[..., None] * sfft.rfft2(v, axes=(0, 1), workers=-1) for o, v in zip(otfs, views))
@@ -179,10 +184,10 @@ def hqs(views: list[np.ndarray], kernels: list[np.ndarray], model: DenoiserUNet,
                 rq_new = float(np.vdot(r, q))
                 d, rq = q + (rq_new / max(rq, 1e-30)) * d, rq_new
             x_obs = x
-        x_srgb = np.asarray(to_srgb(np.clip(x_obs, 0.0, None)), dtype=np.float64) if light == "linear" else x_obs
-        x_srgb = denoise(model, x_srgb, min(float(sigma), MAX_LEVEL))
-        z_obs = np.asarray(to_obs(np.clip(x_srgb, 0.0, 1.0)), dtype=np.float64)
-    return np.clip(x_srgb, 0.0, 1.0)
+        x_srgb = np.asarray(to_srgb(np.clip(x_obs, 0.0, None)), dtype=dtype) if light == "linear" else x_obs
+        x_srgb = denoise(model, x_srgb, min(float(sigma), MAX_LEVEL)).astype(dtype, copy=False)
+        z_obs = np.asarray(to_obs(np.clip(x_srgb, 0.0, 1.0)), dtype=dtype)
+    return np.clip(x_srgb, 0.0, 1.0).astype(np.float64, copy=False)
 
 
 @dataclass
