@@ -57,15 +57,15 @@ from deblur.blur import gaussian_kernel
 from deblur.errors import DeblurError, ImageError
 from deblur.baselines import BASELINES
 from deblur.kernel_estimate import estimate_kernel
-from deblur.registry import BLURS, PSF_SUFFIX, names as runnable_names, weights_notes
+from deblur.registry import BLURS, PREFERRED, names as runnable_names, weights_notes
 from deblur.registry import load as load_restorer
 from deblur.inference import BACKENDS, ENSEMBLE_SUFFIX, Deblurrer, deblur_video
 from deblur.weights import MANIFEST, WEIGHTS_DIR
 
 EXIT_OK, EXIT_ERROR = 0, 2
-# Without --model: the app's default for a real photo (a large disc / straight blur is found and
-# deconvolved first, then the camera network), the right first try for a photo from a camera.
-DEFAULT_MODEL = "res_unet-camera" + PSF_SUFFIX
+# Without --model: the app's default for a real photo (deblur.registry.PREFERRED), the right first try
+# for a photo from a camera.
+DEFAULT_MODEL = PREFERRED["camera"]
 
 
 @dataclass(frozen=True)

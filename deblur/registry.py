@@ -79,6 +79,10 @@ PRIOR_RESTORERS: dict[str, PriorRestorer] = {
 ORACLE_SUFFIX = "+true_sigma"  # a kernel-aware network given the true kernel's sigma (deblur/kernel_aware.py)
 PSF_SUFFIX = "+psf"  # a large disc / straight-motion blur found and deconvolved first (deblur/psf.py)
 BLURS = tuple(TASK_FRAMES)
+# The preferred restorer per blur family where one is preferred: the app's default for it, and (the
+# camera family's) what `python -m deblur` runs without --model -- one place for both. Real photos: a
+# large disc / straight blur found and deconvolved first, then the camera network.
+PREFERRED = {"camera": "res_unet-camera" + PSF_SUFFIX}
 
 
 class IncompatibleModelError(DeblurError):

@@ -13,11 +13,11 @@ import functools
 import gradio as gr
 
 from deblur import registry
-from deblur.registry import ENSEMBLE_SUFFIX, ORACLE_SUFFIX, PRIOR_RESTORERS, PSF_SUFFIX, ModelInfo
+from deblur.registry import ENSEMBLE_SUFFIX, ORACLE_SUFFIX, PRIOR_RESTORERS, ModelInfo
 from deblur_app.common import AppConfig
 
 # The network each blur type starts with when it is shipped (else its first network, else a baseline).
-PREFERRED_NETWORK = {"camera": "res_unet-camera" + PSF_SUFFIX}
+PREFERRED_NETWORK = registry.PREFERRED  # the CLI's default without --model is the same record
 # Names the registry runs that the app's menus leave out: the +true_sigma oracles, the plug-and-play
 # restorers (a dozen times a network's time on the demo's 2-core CPU) and blind_kernel (what it finds
 # has no display in the app yet). One place to change when they join the menus.
