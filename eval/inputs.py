@@ -315,7 +315,9 @@ def load_restorers(names: list[str], blur: str, *, tile: int | None = None, bf16
         if frames != TASK_FRAMES[blur] and not (info.needs_kernel and frames == 1):
             raise IncompatibleModelError(
                 f"{name} takes {frames}-frame input and cannot take --blur {blur} ({TASK_FRAMES[blur]}-frame)")
-        params = sum(p.numel() for p in model.parameters()) if model is not None else 0
+        # the registry knows every network's size, also for restorers wrapped around a prior (blind_pnp)
+        params = info.params if info.params is not None else (
+            sum(p.numel() for p in model.parameters()) if model is not None else 0)
         out.append(Restorer(getattr(fn, "name", name), fn, "network", int(params), info.needs_kernel, frames,
                             weight_hash(info), info.told))
     return out
