@@ -35,6 +35,7 @@ import torch
 import torch.nn.functional as F
 from skimage.restoration import uft
 
+from deblur import multiframe as M
 from deblur.baselines import estimate_noise_std, middle_frame, pad_for_deconvolution, prepare_kernel
 from deblur.blur import linear_to_srgb, srgb_to_linear
 from deblur.denoiser import MAX_LEVEL, DenoiserUNet
@@ -280,8 +281,6 @@ class MultiFramePnP:
     blurs: tuple[str, ...] = ("motion",)
 
     def __call__(self, frames: np.ndarray, kernel: np.ndarray | None = None) -> np.ndarray:
-        from deblur import multiframe as M
-
         frames = np.asarray(frames)
         if frames.ndim == 3 or frames.shape[0] != 3:
             return middle_frame(frames).copy()

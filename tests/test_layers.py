@@ -19,11 +19,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parent.parent / "deblur"
 
 # Function-level imports of project modules that are allowed, each with its reason. Keep it short.
-ALLOWED_LAZY: dict[tuple[str, str], str] = {
-    # deblur/pnp.py is edited by the lead's session (issue 25) and was left alone here; the import
-    # is downward (pnp uses the multi-frame kernels), so moving it to the top closes no circle.
-    ("pnp", "multiframe"): "lead's file, downward: move to the top with the next edit of pnp.py",
-}
+ALLOWED_LAZY: dict[tuple[str, str], str] = {}
 
 
 def _is_guard(node: ast.If) -> bool:
