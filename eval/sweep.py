@@ -26,10 +26,10 @@ from eval.run import ID_COLUMNS, SAMPLE_COLUMNS, SSIM_TAG, frames_seen, models_m
 SWEEP_PER_IMAGE = "sweep_per_image.csv"
 SWEEP_CSV = "sweep.csv"
 SWEEP_JSON = "sweep.json"
-SWEEP_COLUMNS = ID_COLUMNS + ["level"] + SAMPLE_COLUMNS
+SWEEP_COLUMNS = ID_COLUMNS[:1] + ["told"] + ID_COLUMNS[1:] + ["level"] + SAMPLE_COLUMNS  # told: as per_image.csv
 # eval.inputs.degrade's keyword for each family level keyword (the motion length is a run option)
 SWEEP_KEYWORD = {"sigma": "sigma", "length": "motion_length", "strength": "strength"}
-SWEEP_SUMMARY_COLUMNS = ["model", "dataset", "protocol", "blur", "level", "n", "psnr", "ssim", "mse"]
+SWEEP_SUMMARY_COLUMNS = ["model", "told", "dataset", "protocol", "blur", "level", "n", "psnr", "ssim", "mse"]
 
 
 def parse_levels(text: str | None, blur: str) -> tuple[float, ...]:
@@ -45,7 +45,8 @@ def parse_levels(text: str | None, blur: str) -> tuple[float, ...]:
 
 
 def summarise(df: pd.DataFrame) -> pd.DataFrame:
-    g = df.groupby(["model", "dataset", "protocol", "blur", "level"], sort=False)
+    df = df.assign(told=df["told"].fillna("")) if "told" in df else df.assign(told="")
+    g = df.groupby(["model", "told", "dataset", "protocol", "blur", "level"], sort=False)
     out = g.agg(n=("image", "size"), psnr=("psnr", "mean"), ssim=("ssim", "mean"), mse=("mse", "mean"))
     out = out.reset_index().sort_values(["model", "level"], kind="mergesort")
     return out[SWEEP_SUMMARY_COLUMNS].reset_index(drop=True)
@@ -100,7 +101,7 @@ def sweep(args: argparse.Namespace, argv: list[str] | None = None) -> int:
                 h, w = sample.target.shape[:2]
                 for r in todo:
                     _, scores = restore_and_score(r, sample)
-                    log.write({"model": r.name, "dataset": cfg.dataset, "protocol": cfg.protocol,
+                    log.write({"model": r.name, "told": r.told, "dataset": cfg.dataset, "protocol": cfg.protocol,
                                "blur": cfg.blur, "image": sample.name, **lkey, "height": h, "width": w,
                                "frames_in": frames_seen(r, sample), "ssim_variant": SSIM_TAG,
                                **sample.params, **scores})

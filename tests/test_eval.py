@@ -289,6 +289,9 @@ def test_sweep_scores_each_level(photos, tmp_path):
     assert blurred[0.0] == 100.0 and blurred[1.5] > blurred[3.0]  # stronger blur, lower PSNR
     rows = read(out, "sweep_per_image.csv")
     assert set(rows["sigma"]) == {0.0, 1.5, 3.0}
+    # what each row was handed, as on the boards: wiener the true kernel, blurred nothing
+    assert dict(zip(rows["model"], rows["told"].fillna(""))) == {"blurred": "", "wiener": "kernel"}
+    assert dict(zip(table["model"], table["told"].fillna(""))) == {"blurred": "", "wiener": "kernel"}
     assert json.loads((out / "sweep.json").read_text())["sessions"][-1]["argv"][0] == "sweep"
 
 

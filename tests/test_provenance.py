@@ -13,6 +13,7 @@ from deblur import registry
 from eval.cli import main
 from eval.provenance import weight_hash, weight_hashes
 from eval.run import PER_IMAGE_COLUMNS
+from eval.sweep import SWEEP_COLUMNS, SWEEP_SUMMARY_COLUMNS, summarise
 
 BOARDS = Path(__file__).resolve().parent.parent / "eval" / "leaderboards"
 
@@ -58,6 +59,19 @@ def test_every_per_image_row_says_what_it_was_handed(path):
     # the leaderboard beside it says the same per model (it is the group-by of these rows)
     lb = pd.read_csv(path.parent / "leaderboard.csv", keep_default_na=False)
     assert dict(zip(lb["model"], lb["told"])) == dict(zip(rows["model"], rows["told"]))
+
+
+@pytest.mark.parametrize("path", sorted(BOARDS.glob("*/sweep_per_image.csv")), ids=lambda p: p.parent.name)
+def test_every_sweep_row_says_what_it_was_handed(path):
+    rows = pd.read_csv(path, keep_default_na=False)
+    assert list(rows.columns) == SWEEP_COLUMNS
+    told = {(m, b): registry.lookup(m, b).told for m, b in set(zip(rows["model"], rows["blur"]))}
+    assert [told[m, b] for m, b in zip(rows["model"], rows["blur"])] == list(rows["told"])
+    table = pd.read_csv(path.parent / "sweep.csv", keep_default_na=False)
+    assert list(table.columns) == SWEEP_SUMMARY_COLUMNS
+    # the sweep table is the group-by of these rows, told included
+    again = summarise(pd.read_csv(path))
+    assert list(again["told"].fillna("")) == list(table["told"]) and np.allclose(again["psnr"], table["psnr"])
 
 
 def test_the_evaluator_writes_told_in_every_row(tmp_path):
