@@ -11,6 +11,7 @@ too, so ``from deblur.models import AtrousNet`` keeps working.
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -25,21 +26,13 @@ from deblur.nets import (LEAKY_SLOPE, AtrousBlock, AtrousNet, CarloNet, KaistNet
 
 TASK_FRAMES = {name: fam.frames for name, fam in FAMILIES.items()}  # input frames per blur family
 
-ARCHITECTURES: dict[str, type[nn.Module]] = {
-    "carlo_net": CarloNet,
-    "kaist_net": KaistNet,
-    "atrous_net": AtrousNet,
-    "naf_unet": NAFUNet,
-    "res_unet": ResUNet,
-}
-
-# Which tasks each architecture was used for in the paper.
-ARCH_TASKS = {"carlo_net": ("gaussian",), "kaist_net": ("gaussian", "motion"), "atrous_net": ("gaussian", "motion", "camera"),
-              "naf_unet": ("camera",), "res_unet": ("camera", "motion")}
+# Which tasks each architecture was used for in the paper (the records below hold them).
+_TASKS = {"carlo_net": ("gaussian",), "kaist_net": ("gaussian", "motion"), "atrous_net": ("gaussian", "motion", "camera"),
+          "naf_unet": ("camera",), "res_unet": ("camera", "motion")}
 
 # "paper": the sizes of the paper and its code. "lite": sized to train and run on a 2-core CPU.
 # A value may be a {task: value} dict where the paper used different sizes per task.
-PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "carlo_net": {
         "paper": {"layers": 10, "channels": 128},
         "lite": {"layers": 6, "channels": 32},
@@ -71,9 +64,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
 
 # Kernel-aware Gaussian restorer (issue 12; the class and its reasons are in deblur/kernel_aware.py):
 # estimate sigma, Wiener-deconvolve, refine with ATROUS_NET at its lite gaussian sizes.
-ARCHITECTURES["kernel_aware_atrous"] = KernelAwareNet
-ARCH_TASKS["kernel_aware_atrous"] = ("gaussian",)
-PRESETS["kernel_aware_atrous"] = {
+_PRESETS["kernel_aware_atrous"] = {
     "lite": {"blocks": 4, "stem": 32, "channels": 64, "branch": 32, "head": 32, "estimator": 0, "sigma_net": 32,
              "gate": 16},
 }
@@ -83,9 +74,60 @@ PRESETS["kernel_aware_atrous"] = {
 # prior, refined by ATROUS_NET at its lite gaussian sizes (the motion ones are for video speed,
 # which this pipeline does not have: its prior costs 15-40 s per frame).
 
-ARCHITECTURES["multiframe_atrous"] = MultiFrameRefiner
-ARCH_TASKS["multiframe_atrous"] = ("motion",)
-PRESETS["multiframe_atrous"] = {"lite": {"blocks": 4, "stem": 32, "channels": 64, "branch": 32, "head": 32}}
+_PRESETS["multiframe_atrous"] = {"lite": {"blocks": 4, "stem": 32, "channels": 64, "branch": 32, "head": 32}}
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """One deblurring architecture, one record: its class, the blur families it serves, its presets
+    and what a network of it is handed besides the blurred frames. The layers above read these
+    fields instead of probing the classes (the class computes its per-image input itself, through
+    its ``per_image`` hook, which the inference object calls)."""
+
+    cls: type[nn.Module]
+    tasks: tuple[str, ...]
+    presets: dict[str, dict[str, Any]]
+    told: str = ""        # "sigma": it can be told the true blur's sigma (the registry's +true_sigma oracle)
+    prior: bool = False   # it refines a physics prior handed to it as one more frame (three-frame motion)
+
+    def __post_init__(self) -> None:
+        unknown = [t for t in self.tasks if t not in TASK_FRAMES]
+        if not self.tasks or unknown:
+            raise ValueError(f"{self.cls.__name__}: tasks must be blur families ({', '.join(TASK_FRAMES)}), "
+                             f"got {self.tasks}")
+        if not self.presets:
+            raise ValueError(f"{self.cls.__name__}: no presets")
+        if self.told not in ("", "sigma"):
+            raise ValueError(f"{self.cls.__name__}: told must be '' or 'sigma', got {self.told!r}")
+        # the record and the class it names must agree on what the network takes
+        if (self.told == "sigma") != bool(getattr(self.cls, "takes_sigma", False)) or \
+                self.prior != bool(getattr(self.cls, "takes_prior", False)):
+            raise ValueError(f"{self.cls.__name__}: the record's told / prior disagree with the class")
+
+
+ARCHS: dict[str, Architecture] = {
+    "carlo_net": Architecture(CarloNet, _TASKS["carlo_net"], _PRESETS["carlo_net"]),
+    "kaist_net": Architecture(KaistNet, _TASKS["kaist_net"], _PRESETS["kaist_net"]),
+    "atrous_net": Architecture(AtrousNet, _TASKS["atrous_net"], _PRESETS["atrous_net"]),
+    "naf_unet": Architecture(NAFUNet, _TASKS["naf_unet"], _PRESETS["naf_unet"]),
+    "res_unet": Architecture(ResUNet, _TASKS["res_unet"], _PRESETS["res_unet"]),
+    "kernel_aware_atrous": Architecture(KernelAwareNet, ("gaussian",), _PRESETS["kernel_aware_atrous"], told="sigma"),
+    "multiframe_atrous": Architecture(MultiFrameRefiner, ("motion",), _PRESETS["multiframe_atrous"], prior=True),
+}
+# Views of the records by field, for the callers that want one field of every architecture.
+ARCHITECTURES: dict[str, type[nn.Module]] = {name: a.cls for name, a in ARCHS.items()}
+ARCH_TASKS: dict[str, tuple[str, ...]] = {name: a.tasks for name, a in ARCHS.items()}
+PRESETS: dict[str, dict[str, dict[str, Any]]] = {name: a.presets for name, a in ARCHS.items()}
+
+
+def takes_prior(arch: str | None) -> bool:
+    """Whether architecture ``arch`` refines a physics prior handed to it as one more frame."""
+    return arch in ARCHS and ARCHS[arch].prior
+
+
+def takes_sigma(arch: str | None) -> bool:
+    """Whether architecture ``arch`` can be told the true blur's sigma."""
+    return arch in ARCHS and ARCHS[arch].told == "sigma"
 
 # Priors: networks that are not deblurring networks themselves (no blur family, not in
 # ARCHITECTURES) but that a restorer uses, rebuilt from their weight files like any network.

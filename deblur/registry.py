@@ -18,7 +18,7 @@ this module, which models exist. A name is one of
   (``deblur.pnp``): ``pnp`` / ``pnp_linear``, plug-and-play deconvolution handed the true kernel
   (like ``wiener``); ``multiframe_pnp``, blind, three frames.
 
-Adding a model family is one entry in ``deblur.models.ARCHITECTURES`` (plus a manifest row for
+Adding a model family is one record in ``deblur.models.ARCHS`` (plus a manifest row for
 shipped weights); adding a baseline is one entry in ``BASELINES``. Every error is one sentence
 that lists the valid names.
 """
@@ -36,6 +36,7 @@ from deblur.blind import BlindKernel, BlindPnP, PriorDenoise
 from deblur import weights as W  # W._weights_dir at call time: tests point it elsewhere
 from deblur.errors import DeblurError, UnknownModelError, WeightsError
 from deblur.inference import ENSEMBLE_SUFFIX, Deblurrer
+from deblur import models
 from deblur.models import ARCH_TASKS, ARCHITECTURES, PRIOR_ARCHITECTURES, TASK_FRAMES
 from deblur.pnp import MultiFramePnP, PnPDeconvolution
 from deblur.weights import MANIFEST, read_manifest
@@ -189,13 +190,13 @@ def _prior_info(name: str, weights_dir: str | Path | None) -> ModelInfo | None:
 
 def _takes_sigma(arch: str | None) -> bool:
     """Whether an architecture can be told the blur's sigma (a kernel-aware network)."""
-    return bool(getattr(ARCHITECTURES.get(arch or ""), "takes_sigma", False))
+    return models.takes_sigma(arch)
 
 
 def takes_prior(info: ModelInfo) -> bool:
     """Whether a network refines a physics prior fitted per frame (deblur.multiframe, 15-40 s a
     frame): right for a photo, too slow for a clip."""
-    return bool(getattr(ARCHITECTURES.get(info.arch or ""), "takes_prior", False))
+    return models.takes_prior(info.arch)
 
 
 def _file_info(path: Path) -> ModelInfo:

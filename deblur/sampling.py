@@ -41,7 +41,7 @@ from .degrade import degrade, family
 from .degrade import family as blur_family  # PhotoSampler's argument is called family
 from .errors import DeblurError
 from .io import read_image
-from .models import ARCHITECTURES
+from .models import takes_prior
 from .multiframe import CameraPath, jitter_path, restore
 from .psf import PSFEstimate, deconvolve
 from .train_config import TrainConfig
@@ -204,7 +204,7 @@ class OnlineSampler:
             self.levels.append([torch.from_numpy(np.array(a)).to(device) for a in pyramid])
         # A model that refines a physics prior (deblur.multiframe.MultiFrameRefiner) gets it as a
         # fourth frame, made from the synthesis' own path with the fit's kind of error.
-        self.prior = self.frames == 3 and bool(getattr(ARCHITECTURES.get(cfg.model), "takes_prior", False))
+        self.prior = self.frames == 3 and takes_prior(cfg.model)
         self.clips: list[tuple[torch.Tensor, list[int]]] = []  # (frames, usable window centres)
         if self.frames == 3:
             for v in videos:
@@ -604,7 +604,7 @@ def own_samplers(cfg: TrainConfig, device: torch.device | str = "cpu") -> OwnDat
     if kind == "pairs" and frames != 1:
         raise DeblurError(f"pairs:DIR holds single blurred frames; the {cfg.task} task takes {frames}: "
                           "fine-tune a single-frame network (gaussian or camera)")
-    if kind == "photos" and getattr(ARCHITECTURES.get(cfg.model), "takes_prior", False):
+    if kind == "photos" and takes_prior(cfg.model):
         raise DeblurError(f"{cfg.model} refines a prior made from the synthesis' camera path: train it on a "
                           "corpus folder, not photos:DIR")
     dataset = open_dataset(f"{kind}:{location}")

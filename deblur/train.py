@@ -57,6 +57,7 @@ from .errors import DeblurError
 from .kernel_aware import fit_sigma
 from .train_config import LOSSES, PSNR_LOSS_FLOOR, TrainConfig  # noqa: F401  (deblur.train.TrainConfig)
 from .models import ARCHITECTURES, TASK_FRAMES, build_model, model_config
+from .models import takes_prior as arch_takes_prior
 from .sampling import (DATA_HELP, CameraSampler, OnlineSampler, Prefetcher, cache_key, corpus_sources,  # noqa: F401
                        own_data, own_samplers, render_cache, standard_data, standard_makers, augment, to_batch,
                        CifarMaker, PairMaker, _is_main)
@@ -204,7 +205,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     crop, task = cfg.crop_size, cfg.task
     # a prior-refining model (deblur/multiframe.py): its samples carry the prior as one more frame
     # (OnlineSampler renders it), and it starts as that prior: the figure to beat
-    takes_prior = task == "motion" and bool(getattr(ARCHITECTURES.get(cfg.model), "takes_prior", False))
+    takes_prior = task == "motion" and arch_takes_prior(cfg.model)
     if cfg.schedule == "cosine" and not (cfg.minutes or cfg.budget):
         raise DeblurError("--schedule cosine decays over --minutes or --budget: give one")
     standard = standard_data(cfg.data) is not None

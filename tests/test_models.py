@@ -117,3 +117,23 @@ def test_every_preset_has_arguments_for_every_blur_family_it_serves(arch, task, 
     args = models.preset_args(arch, preset, task)
     assert args["frames"] == models.TASK_FRAMES[task]
     assert not any(isinstance(v, dict) for v in args.values())
+
+
+def test_one_record_per_architecture_checked_at_import():
+    """An architecture is one record (class, families, presets, what it is told); the older tables
+    are views of it, and a record that disagrees with its class or names no family fails at once."""
+    from deblur.kernel_aware import KernelAwareNet
+    from deblur.nets import CarloNet
+
+    assert list(models.ARCHITECTURES) == list(models.ARCHS) == list(models.ARCH_TASKS) == list(models.PRESETS)
+    for name, rec in models.ARCHS.items():
+        assert models.ARCHITECTURES[name] is rec.cls and models.ARCH_TASKS[name] == rec.tasks
+    assert models.takes_sigma("kernel_aware_atrous") and not models.takes_sigma("atrous_net")
+    assert models.takes_prior("multiframe_atrous") and not models.takes_prior("res_unet")
+    assert not models.takes_prior(None) and not models.takes_prior("no_such_arch")
+    with pytest.raises(ValueError, match="disagree"):
+        models.Architecture(KernelAwareNet, ("gaussian",), {"lite": {}})  # told="sigma" left out
+    with pytest.raises(ValueError, match="blur families"):
+        models.Architecture(CarloNet, ("sepia",), {"lite": {}})
+    with pytest.raises(ValueError, match="no presets"):
+        models.Architecture(CarloNet, ("gaussian",), {})
