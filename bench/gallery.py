@@ -9,7 +9,7 @@ hold-out: ``python -m deblur.corpus build``), and frames 100 and 200 of scikit-v
 the camera ones). Writes ``OUT/inputs/<name>.png`` (the whole photo: the app's one-click
 examples) and ``OUT/<name>.png``: the central crop (up to 320 x 320) of the input beside each
 model's output, left to right, for the README. Every restorer runs through
-``deblur.inference.load_restorer``, as in the CLI.
+``deblur.registry.load``, as in the CLI.
 """
 
 from __future__ import annotations

@@ -87,7 +87,7 @@ class Deblurrer:
         channels_last: NHWC memory layout for the convolutions (faster on CPU).
         threads: torch intra-op threads to use during a call (restored afterwards); None keeps
             torch's setting.
-        name: label reported as `.name` (load_restorer sets the shipped model name).
+        name: label reported as `.name` (deblur.registry.load sets the shipped model name).
         ensemble: average the outputs on the 8 flips / rotations of the input (8x the time).
         use_kernel: for a kernel-aware model (``model.takes_sigma``, deblur/kernel_aware.py):
             hand the true kernel passed to each call to its ``per_image`` hook, which tells it

@@ -203,7 +203,7 @@ def macs_per_pixel(model: nn.Module, probe: int = 64) -> float:
 
 
 def preset_table() -> str:
-    """Markdown table of every preset: parameters and GMAC per megapixel (for README)."""
+    """Markdown table of every preset: parameters and GMAC per megapixel (for docs/models.md)."""
     lines = ["| network | task | preset | parameters | GMAC / megapixel |", "|---|---|---|---:|---:|"]
     for arch, tasks in ARCH_TASKS.items():
         for task in tasks:

@@ -30,7 +30,7 @@ tile where it does not (moving objects) leans on frame t alone. A single photo r
 times gives identical frames: the fit finds no motion and the photo comes back unchanged --
 three frames, not one, are what this method uses.
 
-Measured (python -m eval, seed 42, 8 px camera paths): see the README's motion boards.
+Measured (python -m eval, seed 42, 8 px camera paths): see the motion boards in docs/leaderboards.md.
 
 Learned refinement (``MultiFrameRefiner``, the ``multiframe_atrous`` architecture): the paper's
 ATROUS_NET sees the three frames and this method's output (the *prior*) and returns the prior

@@ -56,7 +56,7 @@ MOTION_ANGLES = tuple(range(0, 180, 5))
 REFINE_ANGLES = (-2.0, -1.0, 0.0, 1.0, 2.0)  # degrees around the grid's best line ...
 REFINE_LENGTHS = (0.85, 0.92, 1.0, 1.08, 1.16)                  # ... x its length
 
-# Decision rule (set on bench/psf_identify.py's tuning photos, see README): a structured estimate
+# Decision rule (set on bench/psf_identify.py's tuning photos, see docs/real-photos.md): a structured estimate
 # (disc / line) must leave at most this fraction of the best smooth explanation's residual ...
 MOTION_MARGIN = 0.6
 DEFOCUS_MARGIN = 0.9

@@ -54,7 +54,7 @@ BLUR_SEED = 42
 # instead. Measured (bench/app_load.py cost) with the machine busy (load 6-8: training and tests):
 # ensembles of 1 MP took 17 s (res_unet-camera+psf) and 70 s (naf_unet-camera); of 1.5 MP 41 s and
 # of 2 MP (tiled) 164 s (res_unet-camera+psf); idle, 1 MP takes 7-15 s (8x the published 720p speed
-# table). The three-frame restorers take 25-28 s on a 720p triplet idle (README), but 286-334 s on
+# table). The three-frame restorers take 25-28 s on a 720p triplet idle (docs/three-frames.md), but 286-334 s on
 # 1 MP and still 152-228 s on 0.26 MP busy: their fit hardly shrinks with the size, so no size
 # bound keeps them to a minute on a busy machine; the long-job lane keeps them from holding up
 # short requests.
@@ -76,7 +76,7 @@ STRENGTH = {t: (*FAMILIES[t].app_range, LEVEL_LABELS.get(t, FAMILIES[t].sweep_la
 # own range in the handler (Gradio refuses values outside what the component was built with).
 SLIDER_RANGE = (min(v[0] for v in STRENGTH.values()), max(v[1] for v in STRENGTH.values()))
 # The one-click examples, most visibly improved by the default camera model first (res_unet-camera+psf,
-# looked at side by side: `python bench/gallery.py`, README "Real photos"): a misfocused page that becomes
+# looked at side by side: `python bench/gallery.py`, docs/real-photos.md): a misfocused page that becomes
 # readable; a shaken page whose lines can be made out; a shaken clock whose outline and hands appear
 # (with ghost rims); a licence plate that loses its grain but stays unreadable; two video frames that
 # hardly change (bikes_100 comes back as it was: its blur is a passing car's, not the camera's).
