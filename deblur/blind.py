@@ -65,30 +65,38 @@ def _found(est: KernelEstimate | None, deconvolved: bool, why: str = "") -> dict
             "kernel": est.kernel, "deconvolved": deconvolved, "why": why}
 
 
+def _read(img_u8: np.ndarray) -> KernelEstimate | None:
+    """The photo's kernel estimate, or None when it is too small to read one from."""
+    return estimate_kernel(img_u8) if min(img_u8.shape[:2]) >= MIN_SIDE else None
+
+
+class _Reporting:
+    """A blind restorer whose ``report(frames)`` returns (restored, found); calling it returns the
+    image alone (any kernel handed to it is ignored: it reads its own)."""
+
+    def __call__(self, frames: np.ndarray, kernel: np.ndarray | None = None) -> np.ndarray:
+        return self.report(frames)[0]
+
+
 @dataclass
-class BlindKernel:
+class BlindKernel(_Reporting):
     """Kernel estimate -> Wiener where the verdict is "kernel", else the photo itself."""
 
     name: str = "blind_kernel"
     needs_kernel: bool = False
     frames: int = 1
 
-    def __call__(self, frames: np.ndarray, kernel: np.ndarray | None = None) -> np.ndarray:
-        return self.report(frames)[0]
-
     def report(self, frames: np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:
         img_u8 = middle_frame(frames)
-        if min(img_u8.shape[:2]) < MIN_SIDE:
-            return img_u8.copy(), _found(None, False)
-        est = estimate_kernel(img_u8)
-        if est.verdict != "kernel" or est.kernel.shape == (1, 1):
-            return img_u8.copy(), _found(est, False, est.verdict)
+        est = _read(img_u8)
+        if est is None or est.verdict != "kernel" or est.kernel.shape == (1, 1):
+            return img_u8.copy(), _found(est, False, est.verdict if est is not None else "")
         img = _to_float(img_u8)
         return _to_uint8(_wiener_deconvolve(img, est.kernel, psf_balance(img))), _found(est, True, "kernel")
 
 
 @dataclass
-class BlindPnP:
+class BlindPnP(_Reporting):
     """Kernel estimate -> learned deconvolution where ``deconvolve_verdict`` opens, else the
     photo denoised at its own noise level (by the same prior) -- never a guess deconvolved."""
 
@@ -97,16 +105,12 @@ class BlindPnP:
     needs_kernel: bool = False
     frames: int = 1
 
-    def __call__(self, frames: np.ndarray, kernel: np.ndarray | None = None) -> np.ndarray:
-        return self.report(frames)[0]
-
     def report(self, frames: np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:
         img_u8 = middle_frame(frames)
-        img = _to_float(img_u8).astype(np.float64)
-        est = estimate_kernel(img_u8) if min(img_u8.shape[:2]) >= MIN_SIDE else None
+        est = _read(img_u8)
         go, why = deconvolve_verdict(est) if est is not None else (False, "too small")
         kernel = est.kernel if go else np.ones((1, 1))
-        return _to_uint8(self.pnp.restore(img, kernel)), _found(est, go, why)
+        return _to_uint8(self.pnp.restore(_to_float(img_u8).astype(np.float64), kernel)), _found(est, go, why)
 
 
 @dataclass

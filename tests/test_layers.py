@@ -1,4 +1,4 @@
-"""The house's layers (issue 24; /work/shared/STYLE.md "Which way the imports run").
+"""The house's layers (issue 24; the house style guide, "Which way the imports run").
 
 Every deblur/*.py is parsed with ``ast`` and the project's import graph is built from its imports,
 at the top of the file and inside functions alike. The test fails on any import circle among the

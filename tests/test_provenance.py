@@ -49,13 +49,20 @@ def test_every_leaderboard_says_what_a_row_was_handed(path):
             assert row["told"] == "kernel"
 
 
-@pytest.mark.parametrize("path", sorted(BOARDS.glob("*/per_image.csv")), ids=lambda p: p.parent.name)
-def test_every_per_image_row_says_what_it_was_handed(path):
+def _rows_told_as_the_registry_says(path: Path, columns: list[str]) -> pd.DataFrame:
+    """The published rows of ``path``, checked: its columns are ``columns`` and every row's told is
+    the registry's for its model and blur."""
     rows = pd.read_csv(path, keep_default_na=False)
-    assert list(rows.columns) == PER_IMAGE_COLUMNS
+    assert list(rows.columns) == columns
     told = {(m, b): registry.lookup(m, b).told for m, b in set(zip(rows["model"], rows["blur"]))}
     assert [told[m, b] for m, b in zip(rows["model"], rows["blur"])] == list(rows["told"])
     assert set(told.values()) <= {"kernel", "sigma", ""}
+    return rows
+
+
+@pytest.mark.parametrize("path", sorted(BOARDS.glob("*/per_image.csv")), ids=lambda p: p.parent.name)
+def test_every_per_image_row_says_what_it_was_handed(path):
+    rows = _rows_told_as_the_registry_says(path, PER_IMAGE_COLUMNS)
     # the leaderboard beside it says the same per model (it is the group-by of these rows)
     lb = pd.read_csv(path.parent / "leaderboard.csv", keep_default_na=False)
     assert dict(zip(lb["model"], lb["told"])) == dict(zip(rows["model"], rows["told"]))
@@ -63,10 +70,7 @@ def test_every_per_image_row_says_what_it_was_handed(path):
 
 @pytest.mark.parametrize("path", sorted(BOARDS.glob("*/sweep_per_image.csv")), ids=lambda p: p.parent.name)
 def test_every_sweep_row_says_what_it_was_handed(path):
-    rows = pd.read_csv(path, keep_default_na=False)
-    assert list(rows.columns) == SWEEP_COLUMNS
-    told = {(m, b): registry.lookup(m, b).told for m, b in set(zip(rows["model"], rows["blur"]))}
-    assert [told[m, b] for m, b in zip(rows["model"], rows["blur"])] == list(rows["told"])
+    _rows_told_as_the_registry_says(path, SWEEP_COLUMNS)
     table = pd.read_csv(path.parent / "sweep.csv", keep_default_na=False)
     assert list(table.columns) == SWEEP_SUMMARY_COLUMNS
     # the sweep table is the group-by of these rows, told included
