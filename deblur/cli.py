@@ -7,7 +7,7 @@
     python -m deblur --list-models [--task gaussian|motion] [--weights-dir DIR]
 
 NAME is a shipped network (e.g. atrous_net-gaussian), a classical baseline (e.g. wiener) or a
-path to a .safetensors weight file; without --model, DEFAULT_MODEL (res_unet-camera+psf, for real
+path to a .safetensors weight file; without --model, DEFAULT_MODEL (res_unet-camera+psf+guard, for real
 photos). Installed with pip, the same command is ``deblur``. INPUT decides the mode:
 
 - an image file -> OUTPUT is an image file (or an existing folder: same file name inside it);

@@ -445,7 +445,9 @@ def deblur_video(
     """Deblur a video lazily with any restorer: uint8 (H, W, 3) frames in and out.
 
     A restorer with `.frames == 3` sees the window (t-1, t, t+1), the first and last frame
-    repeated at the ends; a 1-frame restorer maps each frame. Only three input frames are held
+    repeated at the ends; a 1-frame restorer maps each frame. A restorer with ``for_clip(frame)``
+    is asked once, on the second frame, which restorer runs the whole clip (a guard that reads the
+    blur once, so that frames decided apart cannot flicker). Only three input frames are held
     at once, so videos of any length stream. progress(done_frames, total) is called per frame;
     total is len(frames), or None for an iterator.
 
@@ -458,6 +460,8 @@ def deblur_video(
     head = list(islice(it, 3))
     if len(head) < 3:
         raise ImageError(f"a video needs at least 3 frames, this one has {len(head)}")
+    if callable(getattr(restorer, "for_clip", None)):  # a restorer that decides once per clip (deblur.blind.Guarded)
+        restorer = restorer.for_clip(head[1])
     return _video(restorer, head, it, total, progress)
 
 

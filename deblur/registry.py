@@ -14,6 +14,9 @@ this module, which models exist. A name is one of
 - a single-frame network's name followed by ``+psf`` (before any ``+x8``): the photo is first
   searched for a large defocus disc or straight motion (``deblur.psf``) and, where one is found,
   deconvolved before the network sees it;
+- a blind single-frame network's name (``+psf`` and ``+x8`` included) followed by ``+guard`` (last):
+  the photo's kernel is read first (``deblur.kernel_estimate``) and unless the verdict is
+  "kernel" it is only denoised by the trained prior, the network does not run (``deblur.blind.Guarded``);
 - a restorer of ``PRIOR_RESTORERS`` built around a trained prior of ``weights/priors/``
   (``deblur.pnp``): ``pnp`` / ``pnp_linear``, plug-and-play deconvolution handed the true kernel
   (like ``wiener``); ``multiframe_pnp``, blind, three frames.
@@ -32,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from deblur.baselines import BASELINES as CLASSICAL
-from deblur.blind import BlindKernel, BlindPnP, PriorDenoise
+from deblur.blind import BlindKernel, BlindPnP, Guarded, PriorDenoise
 from deblur import weights as W  # W._weights_dir at call time: tests point it elsewhere
 from deblur.errors import DeblurError, UnknownModelError, WeightsError
 from deblur.inference import ENSEMBLE_SUFFIX, Deblurrer
@@ -79,11 +82,14 @@ PRIOR_RESTORERS: dict[str, PriorRestorer] = {
 
 ORACLE_SUFFIX = "+true_sigma"  # a kernel-aware network given the true kernel's sigma (deblur/kernel_aware.py)
 PSF_SUFFIX = "+psf"  # a large disc / straight-motion blur found and deconvolved first (deblur/psf.py)
+GUARD_SUFFIX = "+guard"  # no kernel read with confidence -> only denoised, the network does not run (deblur/blind.py)
+GUARD_PRIOR = "prior_denoise"  # what a guarded network runs instead where no kernel is read
 BLURS = tuple(TASK_FRAMES)
 # The preferred restorer per blur family where one is preferred: the app's default for it, and (the
 # camera family's) what `python -m deblur` runs without --model -- one place for both. Real photos: a
-# large disc / straight blur found and deconvolved first, then the camera network.
-PREFERRED = {"camera": "res_unet-camera" + PSF_SUFFIX}
+# large disc / straight blur found and deconvolved first, then the camera network -- behind the guard:
+# a photo in which no kernel is read with confidence is only denoised (docs/real-photos.md has what it measured).
+PREFERRED = {"camera": "res_unet-camera" + PSF_SUFFIX + GUARD_SUFFIX}
 
 
 class IncompatibleModelError(DeblurError):
@@ -98,7 +104,9 @@ class ModelInfo:
     frames: frames it looks at (1 or 3); needs_kernel: it must be handed the true PSF (an
     oracle); ensemble: the +x8 self-ensemble of a network; path: the weight file (networks);
     sha256: the manifest's hash (shipped networks; None for a file given by path); psf: the
-    photo's large disc / straight-motion blur is deconvolved before the network (``+psf``).
+    photo's large disc / straight-motion blur is deconvolved before the network (``+psf``);
+    guard: a photo with no kernel read in it with confidence is only denoised, the network does not
+    run (``+guard``).
     """
 
     name: str
@@ -112,6 +120,7 @@ class ModelInfo:
     arch: str | None = None
     params: int | None = None
     psf: bool = False
+    guard: bool = False
 
     @property
     def label(self) -> str:
@@ -119,6 +128,7 @@ class ModelInfo:
         if self.kind == "network":
             label = "network, self-ensemble of 8 views" if self.ensemble else "network"
             label += ", large disc / straight blur deconvolved first" if self.psf else ""
+            label += ", photos with no blur found only denoised" if self.guard else ""  # (or "unsure")
             if self.arch in PRIOR_ARCHITECTURES:
                 return "learned prior, oracle: given the true kernel" if self.needs_kernel else "learned prior, blind"
             return label + ", oracle: given the true sigma" if self.needs_kernel else label
@@ -164,17 +174,18 @@ def shipped(weights_dir: str | Path | None = None, strict: bool = True) -> dict[
 
 def names(blur: str | None = None, weights_dir: str | Path | None = None, kernel: bool = True,
           strict: bool = True) -> list[str]:
-    """Runnable names: shipped networks (for ``blur`` if given), the ``+psf`` variants of the camera
-    ones, the ``+true_sigma`` oracles of the kernel-aware ones, then the baselines (without any
+    """Runnable names: shipped networks (for ``blur`` if given), the ``+psf+guard`` and ``+psf``
+    variants of the camera ones, the ``+true_sigma`` oracles of the kernel-aware ones, then the baselines (without any
     true-kernel oracle when ``kernel`` is False)."""
     infos = {n: i for n, i in shipped(weights_dir, strict).items() if blur is None or i.takes(blur)}
     psf = [n + PSF_SUFFIX for n, i in infos.items() if i.takes("camera") and i.frames == 1]
+    guarded = [n + GUARD_SUFFIX for n in psf] if _prior_info(GUARD_PRIOR, weights_dir) is not None else []
     oracles = [n + ORACLE_SUFFIX for n, i in infos.items() if kernel and _takes_sigma(i.arch)]
     bases = [n for n in BASELINES if (kernel or not _baseline_info(n).needs_kernel)
              and (blur is None or _baseline_info(n).takes(blur))]
     learned = [n for n, r in PRIOR_RESTORERS.items() if (kernel or not r.needs_kernel)
                and (blur is None or blur in r.blurs) and _prior_info(n, weights_dir) is not None]
-    return list(infos) + psf + oracles + learned + bases
+    return list(infos) + guarded + psf + oracles + learned + bases
 
 
 def _prior_info(name: str, weights_dir: str | Path | None) -> ModelInfo | None:
@@ -229,8 +240,13 @@ def lookup(name: str, blur: str | None = None, weights_dir: str | Path | None = 
         WeightsError: a weight file given by path is missing or unreadable.
     """
     name = (name or "").strip()
+    if name.endswith(GUARD_SUFFIX):
+        return _guarded(lookup(name[: -len(GUARD_SUFFIX)], blur, weights_dir), weights_dir)
     ensemble = name.endswith(ENSEMBLE_SUFFIX)
     base = name[: -len(ENSEMBLE_SUFFIX)] if ensemble else name
+    if base.endswith(GUARD_SUFFIX):  # NAME+guard+x8, as the app writes it: the same as NAME+x8+guard
+        inner = base[: -len(GUARD_SUFFIX)] + (ENSEMBLE_SUFFIX if ensemble else "")
+        return _guarded(lookup(inner, blur, weights_dir), weights_dir)
     if base.endswith(ORACLE_SUFFIX):
         return _oracle(lookup(base[: -len(ORACLE_SUFFIX)], blur, weights_dir), ensemble)
     if base.endswith(PSF_SUFFIX):
@@ -336,6 +352,19 @@ def _psf_first(info: ModelInfo, ensemble: bool) -> ModelInfo:
                      arch=info.arch, params=info.params, psf=True)
 
 
+def _guarded(info: ModelInfo, weights_dir: str | Path | None) -> ModelInfo:
+    """``info``'s network behind the do-no-harm guard (name + GUARD_SUFFIX): needs the prior."""
+    if info.kind != "network" or info.frames != 1 or info.needs_kernel or info.guard or info.name in PRIOR_RESTORERS:
+        raise IncompatibleModelError(f"{GUARD_SUFFIX} (only denoise a photo in which no blur is found) is for blind "
+                                     f"single-frame networks, written NAME[{PSF_SUFFIX}][{ENSEMBLE_SUFFIX}]"
+                                     f"{GUARD_SUFFIX}; {info.name} is not one")
+    if _prior_info(GUARD_PRIOR, weights_dir) is None:
+        raise WeightsError(f"{info.name}{GUARD_SUFFIX} needs the prior {PRIOR_RESTORERS[GUARD_PRIOR].prior} in "
+                           f"{Path(weights_dir or 'weights') / PRIORS}, which is not there")
+    return ModelInfo(info.name + GUARD_SUFFIX, "network", info.blurs, 1, ensemble=info.ensemble, path=info.path,
+                     sha256=info.sha256, arch=info.arch, params=info.params, psf=info.psf, guard=True)
+
+
 def _oracle(info: ModelInfo, ensemble: bool) -> ModelInfo:
     """``info``'s network told the true kernel's sigma (name + ORACLE_SUFFIX [+ ENSEMBLE_SUFFIX])."""
     if info.kind != "network" or info.needs_kernel or not _takes_sigma(info.arch):
@@ -352,9 +381,13 @@ def load(name: str, blur: str | None = None, weights_dir: str | Path | None = No
 
     Networks come wrapped in ``deblur.inference.Deblurrer`` built with ``opts`` (tile, overlap,
     bf16, channels_last, threads); a shipped network's SHA-256 is checked. Baselines ignore
-    ``opts``. The result has ``.name``, ``.frames`` and ``.needs_kernel``.
+    ``opts``. A ``+guard`` name is a ``deblur.blind.Guarded`` around the network (built with
+    ``opts``) and the prior's denoiser. The result has ``.name``, ``.frames`` and ``.needs_kernel``.
     """
     info = lookup(name, blur, weights_dir)
+    if info.guard:
+        return Guarded(load(info.name.removesuffix(GUARD_SUFFIX), blur, weights_dir, **opts),
+                       load(GUARD_PRIOR, None, weights_dir), name=info.name)
     if info.kind == "baseline":
         return BASELINES[info.name]
     model, _meta = W.load_weights(info.path, sha256=info.sha256)
@@ -371,7 +404,10 @@ def catalog(blur: str | None = None, weights_dir: str | Path | None = None, kern
     name would read the manifest once a name. Same arguments as ``names()``."""
     nets = {n: i for n, i in shipped(weights_dir, strict).items() if blur is None or i.takes(blur)}
     out = dict(nets)
-    out.update({n + PSF_SUFFIX: _psf_first(i, False) for n, i in nets.items() if i.takes("camera") and i.frames == 1})
+    psf = {n + PSF_SUFFIX: _psf_first(i, False) for n, i in nets.items() if i.takes("camera") and i.frames == 1}
+    if _prior_info(GUARD_PRIOR, weights_dir) is not None:
+        out.update({n + GUARD_SUFFIX: _guarded(i, weights_dir) for n, i in psf.items()})
+    out.update(psf)
     out.update({n + ORACLE_SUFFIX: _oracle(i, False) for n, i in nets.items() if kernel and _takes_sigma(i.arch)})
     for n, rec in PRIOR_RESTORERS.items():
         info = _prior_info(n, weights_dir) if (kernel or not rec.needs_kernel) and (blur is None or blur in rec.blurs) \

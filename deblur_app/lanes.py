@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 import gradio as gr
 import numpy as np
 
+from deblur.blind import Guarded
 from deblur.inference import Deblurrer
 from deblur_app.common import OUTPUT_MAX_AGE_S, VisitorLeft
 
@@ -99,12 +100,17 @@ def time_left(started: float, done: int, total: int | None) -> str:
     return f" · about {max(1, round(left))} s left" if left < 90 else f" · about {round(left / 60)} min left"
 
 
+def network_of(restorer):
+    """The network a restorer runs: itself, or the one behind a guard (deblur.blind.Guarded)."""
+    return restorer.inner if isinstance(restorer, Guarded) else restorer
+
+
 def run_restorer(restorer, frames: np.ndarray, kernel: np.ndarray | None, progress: gr.Progress,
                  stop: Callable[[], None]) -> tuple[np.ndarray, dict | None]:
     """Call a restorer, wiring a network's per-tile progress (and the time left at its pace) to the
     Gradio progress bar and stopping between tiles once the visitor has left. Returns (result,
     what the restorer found in the photo: its ``report``, None for restorers that look for nothing)."""
-    if isinstance(restorer, Deblurrer):
+    if isinstance(network_of(restorer), Deblurrer):
         started = time.perf_counter()
 
         def on_tile(done: int, total: int | None) -> None:

@@ -32,7 +32,8 @@ BASELINE_NOTES = {
     "blind_psf": "classical, large blur",
     "multiframe_wiener": "classical, path fit",
 }
-MODEL_INFO = ("'large blur first': a large defocus or straight shake found in the photo is removed before the "
+MODEL_INFO = ("'recommended' / 'guarded': a photo in which no blur is found is only denoised, the network does "
+              "not run. 'large blur first': a large defocus or straight shake found in the photo is removed before the "
               "network. 'true kernel': needs 'Blur it first'. 'path fit': fits the camera's path to three frames, "
               "15-40 s a frame.")
 # Networks run in ONNX Runtime when it is installed (pip install onnxruntime onnx: ~1.5x faster on a
@@ -51,7 +52,7 @@ def offered(cfg: AppConfig) -> Menu:
 
 
 def networks(menu: Menu, task: str | None = None) -> list[str]:
-    """The shipped networks of `menu` (for one blur type if given), without the NAME+psf variants."""
+    """The shipped networks of `menu` (for one blur type if given), without the NAME+psf(+guard) variants."""
     return [n for n, i in menu.items() if i.kind == "network" and not i.psf and (task is None or i.takes(task))]
 
 
@@ -65,20 +66,26 @@ def baseline_label(name: str) -> str:
 
 def model_choices(cfg: AppConfig, task: str, menu: Menu | None = None) -> list[tuple[str, str]]:
     """(label, name) pairs for the photo model dropdown: networks for `task` (the camera ones also
-    as NAME+psf, first), then the baselines for it."""
+    as NAME+psf+guard and NAME+psf, first; the preferred one at the top), then the baselines for it."""
     menu = offered(cfg) if menu is None else menu
     mine = {n: i for n, i in menu.items() if i.takes(task)}
-    psf = [(f"{n} (large blur first)", n) for n, i in mine.items() if i.psf]
+    best = PREFERRED_NETWORK.get(task)
+    guarded = sorted((n for n, i in mine.items() if i.guard), key=lambda n: n != best)
+    psf = [(f"{n} ({'recommended' if n == best else 'guarded'})", n) for n in guarded]
+    psf += [(f"{n} (large blur first)", n) for n, i in mine.items() if i.psf and not i.guard]
     nets = [(f"{n} (path fit)" if registry.takes_prior(mine[n]) else f"{n} (network)", n) for n in networks(mine)]
     return psf + nets + [(baseline_label(n), n) for n in baselines(mine)]
 
 
 def default_model(cfg: AppConfig, task: str, menu: Menu | None = None) -> str:
-    """The blur type's preferred network, else its first one, else the blind classical method."""
+    """The blur type's preferred network (without its guard where the guard's prior is not
+    shipped), else its first one, else the blind classical method."""
     menu = offered(cfg) if menu is None else menu
     nets = [n for n, i in menu.items() if i.psf and i.takes(task)] + networks(menu, task)
-    if PREFERRED_NETWORK.get(task) in nets:
-        return PREFERRED_NETWORK[task]
+    best = PREFERRED_NETWORK.get(task)
+    for name in (best, (best or "").removesuffix(registry.GUARD_SUFFIX)):
+        if name in nets:
+            return name
     if nets:
         return nets[0]
     return "blind_wiener" if "blind_wiener" in menu else "blurred"

@@ -25,12 +25,12 @@ from deblur.errors import DeblurError
 from deblur.inference import Deblurrer
 from deblur.io import read_image, write_image
 from deblur.metrics import psnr, ssim
-from deblur.kernel_estimate import estimate_kernel
+from deblur.blind import read_kernel
 from deblur.psf import is_large
 from deblur.registry import ModelInfo
 from deblur_app.common import (DISPLAY_SIDE, AppConfig, display_copy, fresh_output_dir, public_message, safe_stem,
                                user_errors)
-from deblur_app.lanes import COMPUTE_WORKERS, compute_lane, is_long, run_restorer, stop_check
+from deblur_app.lanes import COMPUTE_WORKERS, compute_lane, is_long, network_of, run_restorer, stop_check
 from deblur_app.menus import MODEL_INFO, check_model, default_model, get_restorer, model_choices, offered, \
     slow_restorer
 from deblur_app.uploads import upload_path, uploaded_file
@@ -240,7 +240,13 @@ def blur_found(info: ModelInfo, found: dict | None, photo: np.ndarray) -> Found 
     """One line on what the restorer `info` names found in `photo`, from what it reported
     (deblur.inference.Deblurrer.report / the baselines' report): None when it looks for nothing.
 
-    NAME+psf and blind_psf look for a large defocus disc or straight shake (deblur.psf)."""
+    NAME+psf and blind_psf look for a large defocus disc or straight shake (deblur.psf); NAME+guard
+    first reads the photo's kernel and only denoises a photo in which it finds no blur."""
+    guard = (found or {}).get("guard")
+    if guard is not None and guard.get("ran") != info.name.removesuffix(registry.GUARD_SUFFIX):
+        sure = guard.get("verdict") == "no blur"
+        return Found(("No blur found in the photo" if sure else "No blur read from the photo with confidence")
+                     + ": it was only denoised, the network did not run (a sharp photo comes back as it was).")
     if not info.psf and info.name != "blind_psf":
         return None
     first = info.psf  # the network runs after: what was found is deconvolved first, or left to it
@@ -287,7 +293,7 @@ def read_blur(upload, example: str | None, task: str, blur_first: bool, cfg: App
         return gr.update(value=None, visible=False), gr.update(
             value=f"The photo is too small to read a blur kernel from (at least {MIN_READ_SIDE} px a side).",
             visible=True)
-    est = estimate_kernel(img)
+    est = read_kernel(img)  # the guarded default has just read it: kept, not read twice
     if est.verdict == "no blur":
         line = "**Blur read from the photo:** no blur found."
     else:
@@ -338,9 +344,11 @@ def deblur_photo(upload, example: str | None, task: str, model: str, blur_first:
         found = blur_found(info, reported, before)
         png = write_image(fresh_output_dir("photo") / f"{stem}_{safe_stem(model)}.png", out)
         tiles = ""
-        if isinstance(restorer, Deblurrer) and restorer.tiles(h, w):
-            tiles = f", in overlapping {restorer.tile} px tiles"
-        views = ", averaged over 8 flips / rotations" if getattr(restorer, "ensemble", False) else ""
+        denoised = ((reported or {}).get("guard") or {}).get("ran") == registry.GUARD_PRIOR
+        net = None if denoised else network_of(restorer)  # no blur found: the network did not run
+        if isinstance(net, Deblurrer) and net.tiles(h, w):
+            tiles = f", in overlapping {net.tile} px tiles"
+        views = ", averaged over 8 flips / rotations" if getattr(net, "ensemble", False) else ""
         report = [f"**{model}** took **{run_s:.2f} s** on {w} x {h} px ({w * h / 1e6:.2f} MP{tiles}{views})"
                   + (f"; loading the model took {load_s:.1f} s (first use only)" if load_s > 0.5 else "") + "."]
         if ensemble and info.kind == "baseline":

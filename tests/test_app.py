@@ -516,10 +516,11 @@ def test_camera_is_the_default_blur_type_with_its_own_line(cfg, weights):
     assert (slider["minimum"], slider["maximum"]) == (0.0, 1.0)
     assert FAMILIES["camera"].description in note and "Real photo" in note
     # With two camera networks shipped, the preferred one is the default, whatever the order: as
-    # NAME+psf (a large disc / straight blur found in the photo is deconvolved first).
+    # NAME+psf+guard (a photo with no blur found only denoised; a large disc / straight blur found
+    # deconvolved first), or NAME+psf where the guard's prior is not shipped (this folder).
     preferred = menus.PREFERRED_NETWORK["camera"]
-    assert preferred.endswith(registry.PSF_SUFFIX)
-    preferred = preferred.removesuffix(registry.PSF_SUFFIX)
+    assert preferred.endswith(registry.PSF_SUFFIX + registry.GUARD_SUFFIX)
+    preferred = preferred.removesuffix(registry.GUARD_SUFFIX).removesuffix(registry.PSF_SUFFIX)
     other = "atrous_net-camera" if preferred != "atrous_net-camera" else "naf_unet-camera"
     for name in (other, preferred):
         save_net(weights, name, "atrous_net", "camera", blocks=1, stem=4, channels=4, branch=4, head=4)
@@ -532,7 +533,16 @@ def test_camera_is_the_default_blur_type_with_its_own_line(cfg, weights):
         with pytest.raises(gr.Error, match="unknown model"):
             menus.check_model("carlo_net-gaussian" + registry.PSF_SUFFIX, cfg, "gaussian", have_kernel=False)
         assert not any(v.endswith(registry.PSF_SUFFIX) for _, v in menus.model_choices(cfg, "gaussian"))
+        assert not any(v.endswith(registry.GUARD_SUFFIX) for v in choices)  # no prior in this folder
+        shutil.copytree(registry.W._weights_dir(None) / registry.PRIORS, weights / registry.PRIORS)
+        guarded = preferred + psf + registry.GUARD_SUFFIX
+        assert menus.default_model(cfg, "camera") == guarded
+        labels = menus.model_choices(cfg, "camera")
+        assert labels[0] == (f"{guarded} (recommended)", guarded) and all(len(label) <= 40 for label, _ in labels)
+        assert (f"{other}{psf}{registry.GUARD_SUFFIX} (guarded)", other + psf + registry.GUARD_SUFFIX) in labels
+        menus.check_model(guarded, cfg, "camera", have_kernel=False)
     finally:
+        shutil.rmtree(weights / registry.PRIORS, ignore_errors=True)
         manifest = weights / "manifest.json"
         entries = json.loads(manifest.read_text())
         del entries[preferred], entries[other]
@@ -902,4 +912,25 @@ def test_network_psf_report_comes_from_the_restorer_not_a_memo():
     out, found = registry.BASELINES["blind_psf"].report(shaken)
     assert found["deconvolved"] and found["psf"].family == "motion"
     info = registry.lookup("blind_psf", "camera")
+    assert "straight motion" in photo_tab.blur_found(info, found, shaken).note
+
+
+def test_the_guarded_default_says_whether_the_network_ran():
+    """The default for real photos is behind the guard: a sharp photo is only denoised and the
+    report says so; a shaken one runs NAME+psf, whose line is the one it always had."""
+    from skimage import data as skdata
+
+    from deblur import blur
+
+    info = registry.lookup(registry.PREFERRED["camera"], "camera")
+    restorer = registry.load(info.name, "camera", tile=None)
+    sharp = np.repeat(skdata.camera()[:, :, None], 3, axis=-1)
+    out, found = restorer.report(sharp)
+    assert found["guard"]["ran"] == registry.GUARD_PRIOR
+    assert "only denoised" in photo_tab.blur_found(info, found, sharp).note
+    x, _ = blur.camera_blur(sharp.astype(np.float32) / 255.0, np.random.default_rng(0),
+                            kernel=blur.linear_motion_kernel(24, 0))
+    shaken = np.rint(x * 255).astype(np.uint8)
+    out, found = restorer.report(shaken)
+    assert found["guard"]["ran"] == info.name.removesuffix(registry.GUARD_SUFFIX)
     assert "straight motion" in photo_tab.blur_found(info, found, shaken).note
