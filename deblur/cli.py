@@ -59,6 +59,7 @@ from deblur.baselines import BASELINES
 from deblur.kernel_estimate import estimate_kernel
 from deblur.registry import BLURS, PREFERRED, names as runnable_names, weights_notes
 from deblur.registry import load as load_restorer
+from deblur.blind import Guarded
 from deblur.inference import BACKENDS, ENSEMBLE_SUFFIX, Deblurrer, deblur_video
 from deblur.weights import MANIFEST, WEIGHTS_DIR
 
@@ -365,11 +366,14 @@ def _image(restorer: Callable, kernel: np.ndarray | None, src: Path, dst: Path,
            quiet: bool) -> None:
     image = io.read_image(src)
     _note_frames(src, _note)
-    if isinstance(restorer, Deblurrer):  # networks report tiles; baselines run in one go
+    said: list[str] = []  # said after the progress bar closes, not through it
+    if isinstance(_network(restorer), Deblurrer):  # networks report tiles; baselines run in one go
         with tqdm(desc=src.name, unit="tile", disable=quiet) as bar:
-            out = _restore(restorer, image, kernel, bar)
+            out = _restore(restorer, image, kernel, bar, said.append)
     else:
-        out = _restore(restorer, image, kernel, None)
+        out = _restore(restorer, image, kernel, None, said.append)
+    for line in said:
+        _note(line)
     io.write_image(dst, out)
 
 
@@ -388,7 +392,8 @@ def _folder(restorer: Callable, kernel: np.ndarray | None, files: list[Path], sr
         try:
             image = io.read_image(path)
             _note_frames(path, lambda line: tqdm.write("note: " + line, file=sys.stderr))
-            io.write_image(dst / _output_name(path), _restore(restorer, image, kernel, None))
+            say = lambda line, name=path.name: tqdm.write(f"note: {name}: {line}", file=sys.stderr)  # noqa: E731
+            io.write_image(dst / _output_name(path), _restore(restorer, image, kernel, None, say))
         except ImageError as exc:  # one bad file should not lose the rest of the folder
             tqdm.write(f"error: {exc}", file=sys.stderr)
             failed += 1
@@ -409,15 +414,37 @@ def _video(restorer: Callable, src: Path, dst: Path, quiet: bool) -> None:
 # ------------------------------------------------------------------------------ helpers
 
 
+def _network(restorer: Callable) -> Callable:
+    """The network a restorer runs: itself, or the one behind a guard (deblur.blind.Guarded)."""
+    return restorer.inner if isinstance(restorer, Guarded) else restorer
+
+
 def _restore(restorer: Callable, image: np.ndarray, kernel: np.ndarray | None,
-             bar: tqdm | None) -> np.ndarray:
-    if isinstance(restorer, Deblurrer) and bar is not None:
+             bar: tqdm | None, say: Callable[[str], None] | None = None) -> np.ndarray:
+    """The restored image; a guarded restorer's decision is said (``say``): whether it ran."""
+    progress = None
+    if isinstance(_network(restorer), Deblurrer) and bar is not None:
         def progress(done: int, total: int | None) -> None:
             bar.total = total
             bar.update(done - bar.n)
 
-        return restorer(image, kernel, progress=progress)
-    return restorer(image, kernel)
+    if isinstance(restorer, Guarded):
+        out, found = restorer.report(image, progress=progress)
+        guard = found["guard"]
+        if say is not None:
+            say(_guard_line(restorer, guard))
+        return out
+    return restorer(image, kernel) if progress is None else restorer(image, kernel, progress=progress)
+
+
+def _guard_line(restorer: Guarded, guard: dict) -> str:
+    """One line on what a guarded restorer decided for one photo."""
+    if guard["ran"] == restorer.inner.name:
+        read = "" if guard["verdict"] == "unsure" and guard["confidence"] == 0.0 else \
+            f" ({guard['description']}, confidence {guard['confidence']:.2f})"
+        return f"blur read from the photo{read}: {restorer.inner.name} ran"
+    found = "no blur found" if guard["verdict"] == "no blur" else "no blur read with confidence"
+    return f"{found}: the photo was only denoised ({restorer.inner.name} did not run)"
 
 
 def _tile_option(tile: int | None) -> int | None | str:

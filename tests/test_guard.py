@@ -160,3 +160,21 @@ def test_a_photos_reading_is_kept_by_content_not_by_request(monkeypatch):
     blind.read_kernel(img)
     assert len(reads) == 3 + blind.READ_CACHE
     assert blind.read_kernel(img[:40, :40]) is None  # too small to read
+
+
+def test_the_cli_default_says_what_the_guard_decided(tmp_path, capsys):
+    """`python -m deblur IN -o OUT` without --model runs the guarded default and says, per photo,
+    whether the network ran; a folder says it photo by photo."""
+    from deblur import io
+    from deblur.cli import main
+
+    io.write_image(tmp_path / "sharp.png", _photo())
+    io.write_image(tmp_path / "shaken.png", _line_blurred())
+    assert main([str(tmp_path / "sharp.png"), "-o", str(tmp_path / "out.png"), "-q"]) == 0
+    err = capsys.readouterr().err
+    assert "no blur found: the photo was only denoised" in err and (tmp_path / "out.png").is_file()
+    assert main([str(tmp_path), "-o", str(tmp_path / "out"), "-q"]) == 0
+    err = capsys.readouterr().err
+    assert "sharp.png: no blur found" in err
+    assert "shaken.png: blur read from the photo (" in err and registry.PREFERRED["camera"].removesuffix(
+        registry.GUARD_SUFFIX) + " ran" in err
