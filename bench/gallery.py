@@ -70,7 +70,14 @@ def main(argv: list[str] | None = None) -> int:
         write_image(out / "inputs" / f"{name}.png", img)
         panels = [centre_crop(img)]
         for r in restorers:
-            panels.append(centre_crop(r(img)))
+            if hasattr(r, "report") and not hasattr(r, "tiles"):  # a blind restorer: say what it found
+                out, found = r.report(img)
+                guard = (found or {}).get("guard", found) or {}
+                print(f"  {r.name}: {guard.get('description', '')} (verdict {guard.get('verdict')}, "
+                      f"ran {guard.get('ran', '-')})")
+            else:
+                out = r(img)
+            panels.append(centre_crop(out))
         gap = np.full((panels[0].shape[0], 4, 3), 255, np.uint8)
         row = [panels[0]]
         for panel in panels[1:]:
