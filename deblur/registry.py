@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -384,10 +384,14 @@ def load(name: str, blur: str | None = None, weights_dir: str | Path | None = No
     ``opts``. A ``+guard`` name is a ``deblur.blind.Guarded`` around the network (built with
     ``opts``) and the prior's denoiser. The result has ``.name``, ``.frames`` and ``.needs_kernel``.
     """
-    info = lookup(name, blur, weights_dir)
-    if info.guard:
-        return Guarded(load(info.name.removesuffix(GUARD_SUFFIX), blur, weights_dir, **opts),
-                       load(GUARD_PRIOR, None, weights_dir), name=info.name)
+    return _build(lookup(name, blur, weights_dir), weights_dir, **opts)
+
+
+def _build(info: ModelInfo, weights_dir: str | Path | None, **opts: Any):
+    """The restorer ``info`` describes (see ``load``)."""
+    if info.guard:  # the network from the same record (its path, not its name: a file given by path)
+        inner = replace(info, name=info.name.removesuffix(GUARD_SUFFIX), guard=False)
+        return Guarded(_build(inner, weights_dir, **opts), load(GUARD_PRIOR, None, weights_dir), name=info.name)
     if info.kind == "baseline":
         return BASELINES[info.name]
     model, _meta = W.load_weights(info.path, sha256=info.sha256)

@@ -178,3 +178,18 @@ def test_the_cli_default_says_what_the_guard_decided(tmp_path, capsys):
     assert "sharp.png: no blur found" in err
     assert "shaken.png: blur read from the photo (" in err and registry.PREFERRED["camera"].removesuffix(
         registry.GUARD_SUFFIX) + " ran" in err
+
+
+def test_a_weight_file_given_by_path_is_the_network_guarded(tmp_path):
+    """A file whose metadata names a shipped network (a fine-tune of it, say) is what runs behind
+    the guard, not the shipped network of that name."""
+    from deblur.models import build_model
+    from deblur.weights import save_weights
+
+    tiny = build_model("atrous_net", "lite", "camera", blocks=1, stem=4, channels=4, branch=4, head=4)
+    path = tmp_path / "tiny.safetensors"
+    save_weights(path, tiny, {"task": "camera", "name": "res_unet-camera"})
+    restorer = registry.load(f"{path}+psf+guard", "camera", tile=None)
+    assert isinstance(restorer, Guarded) and restorer.inner.psf
+    n = sum(p.numel() for p in restorer.inner.model.parameters())
+    assert n == sum(p.numel() for p in tiny.parameters())
