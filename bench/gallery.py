@@ -71,13 +71,13 @@ def main(argv: list[str] | None = None) -> int:
         panels = [centre_crop(img)]
         for r in restorers:
             if hasattr(r, "report") and not hasattr(r, "tiles"):  # a blind restorer: say what it found
-                out, found = r.report(img)
+                restored, found = r.report(img)
                 guard = (found or {}).get("guard", found) or {}
                 print(f"  {r.name}: {guard.get('description', '')} (verdict {guard.get('verdict')}, "
-                      f"ran {guard.get('ran', '-')})")
+                      f"{'ran ' + guard['ran'] if 'ran' in guard else 'deconvolved' if guard.get('deconvolved') else 'only denoised'})")
             else:
-                out = r(img)
-            panels.append(centre_crop(out))
+                restored = r(img)
+            panels.append(centre_crop(restored))
         gap = np.full((panels[0].shape[0], 4, 3), 255, np.uint8)
         row = [panels[0]]
         for panel in panels[1:]:
