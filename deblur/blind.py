@@ -65,7 +65,7 @@ def _found(est: KernelEstimate | None, deconvolved: bool, why: str = "") -> dict
         return {"verdict": "unsure", "description": "too small to read a blur from", "confidence": 0.0,
                 "kernel": np.ones((1, 1)), "deconvolved": False}
     return {"verdict": est.verdict, "description": est.description, "confidence": est.confidence,
-            "kernel": est.kernel, "deconvolved": deconvolved, "why": why}
+            "kernel": est.kernel, "deconvolved": deconvolved, "why": why, "shape": est.shape, "size": est.size}
 
 
 READ_CACHE = 4  # photos whose kernel estimate is kept (by content): the app reads it twice a request

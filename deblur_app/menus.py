@@ -18,10 +18,15 @@ from deblur_app.common import AppConfig
 
 # The network each blur type starts with when it is shipped (else its first network, else a baseline).
 PREFERRED_NETWORK = registry.PREFERRED  # the CLI's default without --model is the same record
-# Names the registry runs that the app's menus leave out: the +true_sigma oracles, the plug-and-play
-# restorers (a dozen times a network's time on the demo's 2-core CPU) and blind_kernel (what it finds
-# has no display in the app yet). One place to change when they join the menus.
-NOT_IN_MENUS = frozenset({*PRIOR_RESTORERS, "blind_kernel"})
+# The learned-prior restorers the photo menus offer, with the one blur type each is offered for and its
+# tag: blind_pnp reads the photo's kernel and deconvolves it with the learned prior -- the restorer
+# that makes a shaken page or licence plate readable (docs/real-photos.md, the gallery), slower than a
+# network (about 16 s a megapixel here) and not for non-uniform blur (a passing car rings).
+PRIOR_IN_MENUS = {"blind_pnp": ("camera", "kernel read, deconvolved")}
+# Names the registry runs that the app's menus leave out: the +true_sigma oracles, the other plug-and-
+# play restorers (oracles told the kernel, or rows for the boards) and blind_kernel (Wiener after the
+# kernel read: blind_pnp does it better). One place to change when they join the menus.
+NOT_IN_MENUS = frozenset({*(set(PRIOR_RESTORERS) - set(PRIOR_IN_MENUS)), "blind_kernel"})
 # Model labels stay short enough for the dropdown on a phone (about 40 characters show); the
 # dropdown's info line says what the tags mean.
 BASELINE_NOTES = {
@@ -33,7 +38,7 @@ BASELINE_NOTES = {
     "multiframe_wiener": "classical, path fit",
 }
 MODEL_INFO = ("'recommended' / 'guarded': a photo in which no blur is found is only denoised, the network does "
-              "not run. 'large blur first': a large defocus or straight shake found in the photo is removed before the "
+              "not run. 'kernel read, deconvolved': for a shaken photo, slower. 'large blur first': a large defocus or straight shake found in the photo is removed before the "
               "network. 'true kernel': needs 'Blur it first'. 'path fit': fits the camera's path to three frames, "
               "15-40 s a frame.")
 # Networks run in ONNX Runtime when it is installed (pip install onnxruntime onnx: ~1.5x faster on a
@@ -52,8 +57,20 @@ def offered(cfg: AppConfig) -> Menu:
 
 
 def networks(menu: Menu, task: str | None = None) -> list[str]:
-    """The shipped networks of `menu` (for one blur type if given), without the NAME+psf(+guard) variants."""
-    return [n for n, i in menu.items() if i.kind == "network" and not i.psf and (task is None or i.takes(task))]
+    """The shipped networks of `menu` (for one blur type if given), without the NAME+psf(+guard) variants
+    and the learned-prior restorers."""
+    return [n for n, i in menu.items() if i.kind == "network" and not i.psf and n not in PRIOR_RESTORERS
+            and (task is None or i.takes(task))]
+
+
+def priors(menu: Menu, task: str) -> list[str]:
+    """The learned-prior restorers of `menu` offered for blur type `task` (PRIOR_IN_MENUS)."""
+    return [n for n in menu if n in PRIOR_IN_MENUS and PRIOR_IN_MENUS[n][0] == task]
+
+
+def one_pass(info: ModelInfo) -> bool:
+    """A restorer without the 8-view self-ensemble: baselines and the learned-prior restorers."""
+    return info.kind == "baseline" or info.name in PRIOR_RESTORERS
 
 
 def baselines(menu: Menu) -> list[str]:
@@ -66,12 +83,14 @@ def baseline_label(name: str) -> str:
 
 def model_choices(cfg: AppConfig, task: str, menu: Menu | None = None) -> list[tuple[str, str]]:
     """(label, name) pairs for the photo model dropdown: networks for `task` (the camera ones also
-    as NAME+psf+guard and NAME+psf, first; the preferred one at the top), then the baselines for it."""
+    as NAME+psf+guard and NAME+psf, first; the preferred one at the top, then the learned-prior
+    restorers offered for `task`), then the baselines for it."""
     menu = offered(cfg) if menu is None else menu
     mine = {n: i for n, i in menu.items() if i.takes(task)}
     best = PREFERRED_NETWORK.get(task)
     guarded = sorted((n for n, i in mine.items() if i.guard), key=lambda n: n != best)
     psf = [(f"{n} ({'recommended' if n == best else 'guarded'})", n) for n in guarded]
+    psf[1:1] = [(f"{n} ({PRIOR_IN_MENUS[n][1]})", n) for n in priors(menu, task)]  # second: for a shake
     psf += [(f"{n} (large blur first)", n) for n, i in mine.items() if i.psf and not i.guard]
     nets = [(f"{n} (path fit)" if registry.takes_prior(mine[n]) else f"{n} (network)", n) for n in networks(mine)]
     return psf + nets + [(baseline_label(n), n) for n in baselines(mine)]
@@ -122,6 +141,9 @@ def check_model(name: str, cfg: AppConfig, task: str | None, have_kernel: bool,
     info = menu.get(name)
     if info is None:
         raise gr.Error(f"unknown model {name!r}; choose one of: {', '.join(menu)}")
+    if name in PRIOR_IN_MENUS and task != PRIOR_IN_MENUS[name][0]:
+        where = "videos" if task is None else f"{task} blur"
+        raise gr.Error(f"{name} is offered for {PRIOR_IN_MENUS[name][0]} photos, not {where}: pick another model")
     if info.kind == "baseline":
         if info.needs_kernel and not have_kernel:
             where = ("tick 'Blur it first' so the app knows the blur it applied"
@@ -151,8 +173,8 @@ def _cached_restorer(name: str, weights_dir: str, sha256: str | None, tile: int 
 
     The manifest's SHA-256 is part of the key, so a retrained network replaces the cached one.
     """
-    if name in registry.BASELINES:
-        return registry.load(name)
+    if name in registry.BASELINES or name in PRIOR_RESTORERS:
+        return registry.load(name, weights_dir=weights_dir)
     return registry.load(name + (ENSEMBLE_SUFFIX if ensemble else ""), weights_dir=weights_dir, tile=tile,
                          backend=BACKEND)
 
@@ -163,6 +185,6 @@ def get_restorer(info: ModelInfo, cfg: AppConfig, ensemble: bool = False):
     ensemble: a network averages its outputs on the 8 flips / rotations (8x the time); baselines
     have no such option and ignore it.
     """
-    if info.kind == "baseline":
-        return _cached_restorer(info.name, str(cfg.weights_dir), None, cfg.tile)
+    if one_pass(info):
+        return _cached_restorer(info.name, str(cfg.weights_dir), info.sha256, cfg.tile)
     return _cached_restorer(info.name, str(cfg.weights_dir), info.sha256, cfg.tile, bool(ensemble))

@@ -27,12 +27,12 @@ from deblur.io import read_image, write_image
 from deblur.metrics import psnr, ssim
 from deblur.blind import read_kernel
 from deblur.psf import is_large
-from deblur.registry import ModelInfo
+from deblur.registry import PRIOR_RESTORERS, ModelInfo
 from deblur_app.common import (DISPLAY_SIDE, AppConfig, display_copy, fresh_output_dir, public_message, safe_stem,
                                user_errors)
 from deblur_app.lanes import COMPUTE_WORKERS, compute_lane, is_long, network_of, run_restorer, stop_check
 from deblur_app.menus import MODEL_INFO, check_model, default_model, get_restorer, model_choices, offered, \
-    slow_restorer
+    one_pass, slow_restorer
 from deblur_app.uploads import upload_path, uploaded_file
 
 # Photos up to this many pixels are deblurred at full resolution (the inference object runs up to
@@ -60,6 +60,7 @@ BLUR_SEED = 42
 # short requests.
 MAX_ENSEMBLE_PIXELS = 1_000_000
 MAX_SLOW_PIXELS = 1_000_000
+MAX_PRIOR_PIXELS = 4_000_000  # blind_pnp: a kernel read plus ~16 s a megapixel of learned deconvolution
 
 # Blur types = the blur families of deblur.degrade (one record each: its slider's range, its level
 # keyword, its one-line description), "Real photo" first and the default. A family added there
@@ -135,8 +136,13 @@ def check_task(task: str) -> str:
 
 def check_cost(info: ModelInfo, h: int, w: int, ensemble: bool) -> bool:
     """Refuse a photo request over its cost bound (gr.Error); else whether it is a long job."""
-    views = 8 if ensemble and info.kind != "baseline" else 1
+    views = 8 if ensemble and not one_pass(info) else 1
     slow = slow_restorer(info)
+    if info.name in PRIOR_RESTORERS and h * w > MAX_PRIOR_PIXELS:
+        raise gr.Error(f"{info.name} reads the photo's kernel and deconvolves it with a learned prior (about 16 s a "
+                       f"megapixel here), so here it takes photos of up to {MAX_PRIOR_PIXELS / 1e6:g} MP and this one "
+                       f"is {w} x {h} px ({h * w / 1e6:.2f} MP): crop the photo, or run `python -m deblur photo.png "
+                       f"-o sharp.png --model {info.name}` on your own machine")
     size = f"{w} x {h} px ({h * w / 1e6:.2f} MP)"
     if views > 1 and h * w > MAX_ENSEMBLE_PIXELS:
         raise gr.Error(f"the self-ensemble runs the network 8 times, so here it takes photos of up to "
@@ -242,6 +248,14 @@ def blur_found(info: ModelInfo, found: dict | None, photo: np.ndarray) -> Found 
 
     NAME+psf and blind_psf look for a large defocus disc or straight shake (deblur.psf); NAME+guard
     first reads the photo's kernel and only denoises a photo in which it finds no blur."""
+    if info.name in PRIOR_RESTORERS and found is not None and "verdict" in found:  # blind_pnp: what it read
+        if found["verdict"] == "no blur":
+            return Found("No blur found in the photo: it was only denoised.")
+        read = f"Blur read from the photo: {found['description']} (confidence {found['confidence']:.2f})"
+        if found.get("deconvolved"):
+            return Found(read + "; deconvolved with the learned prior.", found["kernel"])
+        return Found(read + f"; not deconvolved ({found.get('why') or found['verdict']}): only denoised.",
+                     found["kernel"])
     guard = (found or {}).get("guard")
     if guard is not None and guard.get("ran") != info.name.removesuffix(registry.GUARD_SUFFIX):
         sure = guard.get("verdict") == "no blur"
@@ -254,8 +268,12 @@ def blur_found(info: ModelInfo, found: dict | None, photo: np.ndarray) -> Found 
         return Found("The photo is too small to look for a large blur in it.")
     est = found["psf"]
     if est.family == "none":
+        # the kernel reader (the guard's) may read a shake the spectrum search does not find: say what undoes it
+        shake = guard is not None and guard.get("shape") in ("line", "shake")
         return Found("No large defocus or straight shake found in the photo"
-                     + (": the network alone ran." if first else ": it is returned as it was."))
+                     + (": the network alone ran." if first else ": it is returned as it was.")
+                     + (f" The photo reads as a {guard['description']} (below), which this model does not undo: "
+                        "blind_pnp (second in the model menu) deconvolves it." if shake else ""))
     if first and not is_large(est):
         return Found(f"Blur found: {est.describe()}; small enough that the network alone handles it.", est.kernel)
     return Found(f"Blur found: {est.describe()}; deconvolved" + (" before the network." if first else "."),
@@ -351,7 +369,7 @@ def deblur_photo(upload, example: str | None, task: str, model: str, blur_first:
         views = ", averaged over 8 flips / rotations" if getattr(net, "ensemble", False) else ""
         report = [f"**{model}** took **{run_s:.2f} s** on {w} x {h} px ({w * h / 1e6:.2f} MP{tiles}{views})"
                   + (f"; loading the model took {load_s:.1f} s (first use only)" if load_s > 0.5 else "") + "."]
-        if ensemble and info.kind == "baseline":
+        if ensemble and one_pass(info):
             report.append(f"The 8-view self-ensemble is for networks; {model} ran once.")
         if found is not None:
             report.append(found.note)

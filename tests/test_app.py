@@ -934,3 +934,50 @@ def test_the_guarded_default_says_whether_the_network_ran():
     out, found = restorer.report(shaken)
     assert found["guard"]["ran"] == info.name.removesuffix(registry.GUARD_SUFFIX)
     assert "straight motion" in photo_tab.blur_found(info, found, shaken).note
+
+
+def test_blind_pnp_is_offered_for_real_photos_only():
+    """blind_pnp (the kernel read, then the learned deconvolution: what makes a shaken page readable)
+    is the Real photo menu's second entry; other blur types and videos refuse it, it runs once
+    whatever the self-ensemble box says, photos are bounded to its cost, and the report says
+    what it read and whether it deconvolved."""
+    from skimage import data as skdata
+
+    from deblur import blur
+
+    real = common.AppConfig()
+    labels = menus.model_choices(real, "camera")
+    assert labels[1] == ("blind_pnp (kernel read, deconvolved)", "blind_pnp")
+    assert all(v != "blind_pnp" for _, v in menus.model_choices(real, "gaussian"))
+    assert all(v != "blind_pnp" for _, v in menus.video_model_choices(real))
+    with pytest.raises(gr.Error, match="offered for camera photos"):
+        menus.check_model("blind_pnp", real, "gaussian", have_kernel=False)
+    with pytest.raises(gr.Error, match="not videos"):
+        menus.check_model("blind_pnp", real, None, have_kernel=False)
+    info = menus.check_model("blind_pnp", real, "camera", have_kernel=False)
+    with pytest.raises(gr.Error, match="up to 4 MP"):
+        photo_tab.check_cost(info, 2000, 2500, False)
+    restorer = menus.get_restorer(info, real, ensemble=True)
+    assert restorer is menus.get_restorer(info, real) and restorer.name == "blind_pnp"
+    grey = skdata.camera()[40:296, 120:376]
+    sharp = np.repeat(grey[:, :, None], 3, axis=2).astype(np.float32) / 255.0
+    x, _ = blur.camera_blur(sharp, np.random.default_rng(0), kernel=blur.linear_motion_kernel(15, 30),
+                            noise=False, jpeg=False)
+    shaken = np.rint(x * 255).astype(np.uint8)
+    out, found = restorer.report(shaken)
+    note = photo_tab.blur_found(info, found, shaken)
+    assert note.note.startswith("Blur read from the photo:") and "deconvolved with the learned prior" in note.note
+    assert note.kernel is not None and abs(note.kernel.sum() - 1.0) < 1e-6
+
+
+def test_a_shake_the_default_leaves_points_to_blind_pnp():
+    """The app's own licenceplate example: the kernel reader reads a straight shake that the spectrum
+    search of +psf does not find, so the default's network alone runs; the report says what undoes it."""
+    from deblur.io import read_image
+
+    photo = read_image(Path(__file__).resolve().parent.parent / "gallery" / "inputs" / "licenseplate_motion.png")
+    info = registry.lookup(registry.PREFERRED["camera"], "camera")
+    out, found = registry.load(info.name, "camera").report(photo)
+    assert found["guard"]["verdict"] == "kernel" and found["guard"]["shape"] in ("line", "shake")
+    note = photo_tab.blur_found(info, found, photo).note
+    assert "the network alone ran" in note and "blind_pnp" in note
