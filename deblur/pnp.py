@@ -27,7 +27,7 @@ several aligned views with one kernel each and solves one data step over all of 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.fft as sfft
@@ -211,7 +211,6 @@ class PnPDeconvolution:
     cg_steps: int = CG_STEPS
     needs_kernel: bool = True
     frames: int = 1
-    found: dict = field(default_factory=dict)
 
     def __call__(self, frames: np.ndarray, kernel: np.ndarray | None = None) -> np.ndarray:
         img_u8 = middle_frame(frames)
@@ -241,7 +240,6 @@ class PnPDeconvolution:
         out = hqs([canvas], [kernel], self.model, noise=noise, iterations=self.iterations, lam=self.lam,
                   light=self.light, observed=[observed], saturated=[sat] if sat.any() else None,
                   cg_steps=self.cg_steps)
-        self.found = {"noise": float(noise), "kernel_size": int(kernel.shape[0])}
         return out[crop]
 
 
