@@ -222,3 +222,9 @@ class Guarded(_Reporting):
     def for_clip(self, frame: np.ndarray) -> Any:
         """The restorer for every frame of a clip whose frame ``frame`` is: decided once."""
         return self.inner if self.decide(middle_frame(frame))[0] else self.denoise
+
+
+def network_of(restorer: Any) -> Any:
+    """The restorer that does the work: itself, or the one behind a guard (the CLI and the app
+    wire a network's per-tile progress to it)."""
+    return restorer.inner if isinstance(restorer, Guarded) else restorer

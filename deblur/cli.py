@@ -59,7 +59,7 @@ from deblur.baselines import BASELINES
 from deblur.kernel_estimate import estimate_kernel
 from deblur.registry import BLURS, PREFERRED, names as runnable_names, weights_notes
 from deblur.registry import load as load_restorer
-from deblur.blind import Guarded
+from deblur.blind import Guarded, network_of
 from deblur.inference import BACKENDS, ENSEMBLE_SUFFIX, Deblurrer, deblur_video
 from deblur.weights import MANIFEST, WEIGHTS_DIR
 
@@ -367,7 +367,7 @@ def _image(restorer: Callable, kernel: np.ndarray | None, src: Path, dst: Path,
     image = io.read_image(src)
     _note_frames(src, _note)
     said: list[str] = []  # said after the progress bar closes, not through it
-    if isinstance(_network(restorer), Deblurrer):  # networks report tiles; baselines run in one go
+    if isinstance(network_of(restorer), Deblurrer):  # networks report tiles; baselines run in one go
         with tqdm(desc=src.name, unit="tile", disable=quiet) as bar:
             out = _restore(restorer, image, kernel, bar, said.append)
     else:
@@ -414,16 +414,11 @@ def _video(restorer: Callable, src: Path, dst: Path, quiet: bool) -> None:
 # ------------------------------------------------------------------------------ helpers
 
 
-def _network(restorer: Callable) -> Callable:
-    """The network a restorer runs: itself, or the one behind a guard (deblur.blind.Guarded)."""
-    return restorer.inner if isinstance(restorer, Guarded) else restorer
-
-
 def _restore(restorer: Callable, image: np.ndarray, kernel: np.ndarray | None,
              bar: tqdm | None, say: Callable[[str], None] | None = None) -> np.ndarray:
     """The restored image; a guarded restorer's decision is said (``say``): whether it ran."""
     progress = None
-    if isinstance(_network(restorer), Deblurrer) and bar is not None:
+    if isinstance(network_of(restorer), Deblurrer) and bar is not None:
         def progress(done: int, total: int | None) -> None:
             bar.total = total
             bar.update(done - bar.n)

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 import gradio as gr
 import numpy as np
 
-from deblur.blind import Guarded
+from deblur.blind import network_of
 from deblur.inference import Deblurrer
 from deblur_app.common import OUTPUT_MAX_AGE_S, VisitorLeft
 
@@ -98,11 +98,6 @@ def time_left(started: float, done: int, total: int | None) -> str:
         return ""
     left = (time.perf_counter() - started) / done * (total - done)
     return f" · about {max(1, round(left))} s left" if left < 90 else f" · about {round(left / 60)} min left"
-
-
-def network_of(restorer):
-    """The network a restorer runs: itself, or the one behind a guard (deblur.blind.Guarded)."""
-    return restorer.inner if isinstance(restorer, Guarded) else restorer
 
 
 def run_restorer(restorer, frames: np.ndarray, kernel: np.ndarray | None, progress: gr.Progress,

@@ -25,12 +25,12 @@ from deblur.errors import DeblurError
 from deblur.inference import Deblurrer
 from deblur.io import read_image, write_image
 from deblur.metrics import psnr, ssim
-from deblur.blind import read_kernel
+from deblur.blind import network_of, read_kernel
 from deblur.psf import is_large
 from deblur.registry import PRIOR_RESTORERS, ModelInfo
 from deblur_app.common import (DISPLAY_SIDE, AppConfig, display_copy, fresh_output_dir, public_message, safe_stem,
                                user_errors)
-from deblur_app.lanes import COMPUTE_WORKERS, compute_lane, is_long, network_of, run_restorer, stop_check
+from deblur_app.lanes import COMPUTE_WORKERS, compute_lane, is_long, run_restorer, stop_check
 from deblur_app.menus import MODEL_INFO, check_model, default_model, get_restorer, model_choices, offered, \
     one_pass, slow_restorer
 from deblur_app.uploads import upload_path, uploaded_file
