@@ -193,3 +193,16 @@ def test_a_weight_file_given_by_path_is_the_network_guarded(tmp_path):
     assert isinstance(restorer, Guarded) and restorer.inner.psf
     n = sum(p.numel() for p in restorer.inner.model.parameters())
     assert n == sum(p.numel() for p in tiny.parameters())
+
+
+def test_the_cli_default_decides_a_video_once_and_says_so(tmp_path, capsys):
+    from deblur import io
+    from deblur.cli import main
+
+    frames = [np.roll(_photo(), i, axis=1) for i in range(4)]
+    io.write_video(tmp_path / "clip.mp4", iter(frames), 10)
+    assert main([str(tmp_path / "clip.mp4"), "-o", str(tmp_path / "out.mp4"), "-q"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("the whole clip, decided on its second frame:") == 1
+    out, _ = io.read_video(tmp_path / "out.mp4")
+    assert len(out) == 4 and out[0].shape == frames[0].shape
