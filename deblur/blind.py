@@ -183,8 +183,10 @@ class Guarded(_Reporting):
 
     No threshold of its own: the verdict is the estimator's. Why: the camera networks, and any
     deconvolution, change sharp photos (grain smoothed away, streaks painted on soft texture: -7 to
-    -9 dB on some sharp photos after a JPEG round trip), while denoising alone measured never more
-    than 0.61 dB below its input on four sets of unseen photos (docs/real-photos.md).
+    -9 dB on some sharp photos after a JPEG round trip, before the camera network's third training
+    stage; -2.6 to -4.4 after it), while denoising alone (``PriorDenoise``, its 2/255 floor included)
+    was never more than 0.26 dB below its input on any set or board it was scored on
+    (docs/real-photos.md).
 
     ``report(frames)`` returns (restored, found): the inner restorer's own report (None for one
     that reports nothing) with "guard" added, what the estimator found and whether the restorer
