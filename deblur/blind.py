@@ -200,19 +200,20 @@ class Guarded(_Reporting):
     needs_kernel: bool = False
     frames: int = 1
 
-    def decide(self, img_u8: np.ndarray) -> tuple[bool, dict[str, Any]]:
-        """(run the inner restorer?, what the estimator found) for one uint8 (H, W, 3) photo."""
+    def decide(self, img_u8: np.ndarray) -> tuple[Any, dict[str, Any]]:
+        """(the restorer that runs: the inner one or the denoiser, what the estimator found with
+        "ran": that restorer's name) for one uint8 (H, W, 3) photo."""
         est = read_kernel(img_u8)
         blur = est is None or est.verdict == "kernel"  # too small to read: the restorer decides alone
-        why = "the restorer ran" if blur else f"{est.verdict}: only denoised"
-        return blur, _found(est, False, why)
+        chosen = self.inner if blur else self.denoise
+        guard = _found(est, False, "the restorer ran" if blur else f"{est.verdict}: only denoised")
+        return chosen, {**guard, "ran": chosen.name}
 
     def report(self, frames: np.ndarray, kernel: np.ndarray | None = None,
                progress: Any = None) -> tuple[np.ndarray, dict[str, Any]]:
         img_u8 = middle_frame(frames)
-        run, guard = self.decide(img_u8)
-        guard["ran"] = self.inner.name if run else self.denoise.name
-        if not run:
+        chosen, guard = self.decide(img_u8)
+        if chosen is self.denoise:
             return self.denoise(img_u8), {"guard": guard}
         if hasattr(self.inner, "report"):
             out, found = self.inner.report(img_u8, progress=progress) if progress is not None \
@@ -223,7 +224,7 @@ class Guarded(_Reporting):
 
     def for_clip(self, frame: np.ndarray) -> Any:
         """The restorer for every frame of a clip whose frame ``frame`` is: decided once."""
-        return self.inner if self.decide(middle_frame(frame))[0] else self.denoise
+        return self.decide(middle_frame(frame))[0]
 
 
 def network_of(restorer: Any) -> Any:

@@ -407,14 +407,13 @@ def _folder(restorer: Callable, kernel: np.ndarray | None, files: list[Path], sr
 def _video(restorer: Callable, src: Path, dst: Path, quiet: bool) -> None:
     fps = io.video_fps(src)
     source = io.iter_video(src)
-    if isinstance(restorer, Guarded):  # decided once for the clip, on its second frame, and said
+    if isinstance(restorer, Guarded):  # deblur_video decides the clip on its second frame: say what it decides
         head = list(islice(source, 2))
         source = chain(head, source)
         if len(head) == 2:  # a shorter clip is refused by deblur_video below
-            run, guard = restorer.decide(head[1])
-            guard["ran"] = restorer.inner.name if run else restorer.denoise.name
+            # the same reading deblur_video's for_clip makes (read_kernel keeps it: not read twice)
+            guard = restorer.decide(head[1])[1]
             _note("the whole clip, decided on its second frame: " + _guard_line(restorer, guard))
-            restorer = restorer.inner if run else restorer.denoise
     # deblur_video reads the first frames now, so a short or broken video fails before the
     # progress bar or the output file appear.
     frames = deblur_video(restorer, source)

@@ -354,13 +354,19 @@ def _psf_first(info: ModelInfo, ensemble: bool) -> ModelInfo:
 
 def _guarded(info: ModelInfo, weights_dir: str | Path | None) -> ModelInfo:
     """``info``'s network behind the do-no-harm guard (name + GUARD_SUFFIX): needs the prior."""
+    guarded = _guard_record(info)
+    if _prior_info(GUARD_PRIOR, weights_dir) is None:
+        raise WeightsError(f"{guarded.name} needs the prior {PRIOR_RESTORERS[GUARD_PRIOR].prior} in "
+                           f"{Path(weights_dir or 'weights') / PRIORS}, which is not there")
+    return guarded
+
+
+def _guard_record(info: ModelInfo) -> ModelInfo:
+    """The ModelInfo of ``info`` + GUARD_SUFFIX (the prior's presence checked by the caller)."""
     if info.kind != "network" or info.frames != 1 or info.needs_kernel or info.guard or info.name in PRIOR_RESTORERS:
         raise IncompatibleModelError(f"{GUARD_SUFFIX} (only denoise a photo in which no blur is found) is for blind "
                                      f"single-frame networks, written NAME[{PSF_SUFFIX}][{ENSEMBLE_SUFFIX}]"
                                      f"{GUARD_SUFFIX}; {info.name} is not one")
-    if _prior_info(GUARD_PRIOR, weights_dir) is None:
-        raise WeightsError(f"{info.name}{GUARD_SUFFIX} needs the prior {PRIOR_RESTORERS[GUARD_PRIOR].prior} in "
-                           f"{Path(weights_dir or 'weights') / PRIORS}, which is not there")
     return ModelInfo(info.name + GUARD_SUFFIX, "network", info.blurs, 1, ensemble=info.ensemble, path=info.path,
                      sha256=info.sha256, arch=info.arch, params=info.params, psf=info.psf, guard=True)
 
@@ -410,7 +416,7 @@ def catalog(blur: str | None = None, weights_dir: str | Path | None = None, kern
     out = dict(nets)
     psf = {n + PSF_SUFFIX: _psf_first(i, False) for n, i in nets.items() if i.takes("camera") and i.frames == 1}
     if _prior_info(GUARD_PRIOR, weights_dir) is not None:
-        out.update({n + GUARD_SUFFIX: _guarded(i, weights_dir) for n, i in psf.items()})
+        out.update({n + GUARD_SUFFIX: _guard_record(i) for n, i in psf.items()})
     out.update(psf)
     out.update({n + ORACLE_SUFFIX: _oracle(i, False) for n, i in nets.items() if kernel and _takes_sigma(i.arch)})
     for n, rec in PRIOR_RESTORERS.items():

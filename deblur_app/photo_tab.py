@@ -257,7 +257,7 @@ def blur_found(info: ModelInfo, found: dict | None, photo: np.ndarray) -> Found 
         return Found(read + f"; not deconvolved ({found.get('why') or found['verdict']}): only denoised.",
                      found["kernel"])
     guard = (found or {}).get("guard")
-    if guard is not None and guard.get("ran") != info.name.removesuffix(registry.GUARD_SUFFIX):
+    if guard is not None and guard.get("ran") == registry.GUARD_PRIOR:
         sure = guard.get("verdict") == "no blur"
         return Found(("No blur found in the photo" if sure else "No blur read from the photo with confidence")
                      + ": it was only denoised, the network did not run (a sharp photo comes back as it was).")
